@@ -1,0 +1,1 @@
+"""Isolated execution of untrusted programs (see docs/architecture.md)."""
