@@ -1,0 +1,5 @@
+import sys
+
+from rltrain.cli import main
+
+sys.exit(main())

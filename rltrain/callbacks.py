@@ -1,0 +1,131 @@
+"""Trainer callbacks: metrics.jsonl, graceful stop on SIGTERM/SIGUSR1, complete-checkpoint markers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from rltrain.checkpoints import mark_complete
+
+logger = logging.getLogger(__name__)
+
+
+def _is_main(state) -> bool:
+    return bool(state.is_world_process_zero)
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+class MetricsLogger(TrainerCallback):
+    """Appends one JSON object per logging step to ``metrics.jsonl`` (main process only).
+
+    Keys are TRL's (``reward``, ``rewards/<name>/mean``, ``loss``...) plus ``step``, ``epoch`` and
+    ``time`` (seconds since training began in this process). On resume, lines from steps after the
+    checkpoint are dropped first, so the file never holds a step twice.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.start = time.monotonic()
+        self.first: dict[str, Any] | None = None
+        self.last: dict[str, Any] | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+        if _is_main(state) and self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= state.global_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+            if kept:
+                self.first = json.loads(kept[0])
+                self.last = json.loads(kept[-1])
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not _is_main(state) or not logs:
+            return
+        record = {"step": state.global_step, "epoch": state.epoch, "time": round(time.monotonic() - self.start, 3)}
+        record.update({k: v for k, v in logs.items() if isinstance(v, (int, float)) and not math.isnan(float(v))})
+        if "train_runtime" in logs:  # the end-of-training aggregate, not a step
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.first is None:
+            self.first = record
+        self.last = record
+
+
+class GracefulStop(TrainerCallback):
+    """On SIGTERM or SIGUSR1, finish the current step, save a checkpoint and stop training.
+
+    The request is agreed across ranks at the end of every step (a max all-reduce of one flag), so
+    every process stops at the same step even when the signal reaches them at different times; this
+    costs one tiny collective per step. Handlers can only be installed from the main thread; elsewhere
+    the callback warns and does nothing.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        self.stopped_at: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested is None:
+            logger.warning("received %s: saving a checkpoint after this step, then stopping", signal.Signals(signum).name)
+        self.requested = signum
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            logger.warning("training runs outside the main thread: SIGTERM/SIGUSR1 will not save a checkpoint")
+            return
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handler)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._agreed():
+            self.stopped_at = state.global_step
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def _agreed(self) -> bool:
+        import torch
+        import torch.distributed as dist
+
+        local = 1 if self.requested is not None else 0
+        if not (dist.is_available() and dist.is_initialized()):
+            return bool(local)
+        device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        flag = torch.tensor([local], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
+class CheckpointMarker(TrainerCallback):
+    """After every rank has written its part of a checkpoint, mark it complete (main process).
+
+    Resume only ever picks a marked checkpoint, so a job killed mid-save restarts from the previous one.
+    """
+
+    def on_save(self, args, state, control, **kwargs):
+        _barrier()
+        if _is_main(state):
+            mark_complete(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step)

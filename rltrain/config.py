@@ -1,0 +1,326 @@
+"""Recipe schema: what a YAML recipe may say, validated before anything heavy is loaded.
+
+A recipe describes one training stage (cold-start SFT or GRPO). Every field is declared here with its
+meaning; unknown keys and wrong types are rejected with a message naming the dotted field path and
+what is expected. Options for TRL's ``GRPOConfig``/``SFTConfig`` are passed through the ``grpo`` /
+``sft`` mappings and checked against TRL's own dataclass fields and type annotations.
+
+Paths to inputs (data files, local models) are resolved relative to the recipe file; ``output_dir``
+is relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from rltrain.errors import RecipeError
+
+QWQ_MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+"""The usage guideline QwQ-32B recommends for math prompts; the default instruction for math data."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelConfig(_Strict):
+    """Shape of the built-in tiny Qwen2-architecture model (used when ``model.name_or_path: tiny``)."""
+
+    hidden_size: int = Field(128, gt=0, description="Width of the residual stream.")
+    num_hidden_layers: int = Field(4, gt=0, description="Number of transformer blocks.")
+    num_attention_heads: int = Field(4, gt=0, description="Query heads; must divide hidden_size.")
+    num_key_value_heads: int = Field(2, gt=0, description="Key/value heads (grouped-query attention).")
+    intermediate_size: int = Field(256, gt=0, description="MLP width.")
+    max_position_embeddings: int = Field(512, gt=0, description="Longest sequence the model accepts.")
+    seed: int = Field(0, description="Seed of the random initialisation.")
+
+
+class ModelConfig(_Strict):
+    name_or_path: str = Field(
+        description="A local directory, a Hugging Face hub id, or 'tiny' for the built-in tiny model."
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights dtype; 'auto' means bfloat16 on GPU and float32 on CPU."
+    )
+    trust_remote_code: bool = Field(False, description="Allow model code from the hub (off by default).")
+    tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Shape of the 'tiny' model.")
+
+
+class DataConfig(_Strict):
+    source: str = Field(
+        description=(
+            "A local .jsonl/.json/.parquet/.csv file, a Hugging Face datasets name, or 'synthetic:<task>' "
+            "for a generated task (see rltrain.synthetic)."
+        )
+    )
+    split: str = Field("train", description="Split to read from a hub dataset.")
+    subset: str | None = Field(None, description="Configuration name of a hub dataset.")
+    prompt_column: str = Field("problem", description="Column with the question text.")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Renames applied first, source column -> name used by rewards (e.g. {solution: answer}).",
+    )
+    system_prompt: str | None = Field(None, description="System message prepended to every prompt.")
+    prompt_template: str = Field(
+        "{prompt}\n{instruction}",
+        description="Template of the user message; fields: {prompt}, {instruction} and any dataset column.",
+    )
+    instruction: str = Field(QWQ_MATH_INSTRUCTION, description="Text substituted for {instruction}.")
+    completion_column: str | None = Field(
+        None, description="SFT only: column holding the target assistant response."
+    )
+    max_samples: int | None = Field(None, gt=0, description="Keep at most this many training rows.")
+    eval_size: int = Field(0, ge=0, description="Rows held out from the end of the source for evaluation.")
+    synthetic: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters of a 'synthetic:<task>' source (size, seed, ...)."
+    )
+
+
+class RewardConfig(_Strict):
+    name: str = Field(description="A reward registered in verifiers (see `rltrain rewards`).")
+    weight: float = Field(1.0, description="Weight in the summed reward (TRL reward_weights).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword parameters of the reward.")
+    timeout: float = Field(
+        120.0, gt=0, description="Deadline in seconds for one batch call; past it the batch is masked (None)."
+    )
+
+
+class DistributedConfig(_Strict):
+    mode: Literal["single", "zero2", "zero3", "zero3_offload"] = Field(
+        "single", description="Accelerate config from recipes/accelerate/<mode>.yaml."
+    )
+    num_processes: int = Field(1, gt=0, description="Processes on this node (GPUs, or CPU ranks without GPU).")
+    main_process_port: int | None = Field(None, description="Rendezvous port; a free one is picked if unset.")
+
+
+class EvalConfig(_Strict):
+    num_prompts: int = Field(64, gt=0, description="Held-out prompts evaluated (from data.eval_size rows).")
+    num_samples: int = Field(4, gt=0, description="Completions sampled per prompt.")
+    greedy: bool = Field(False, description="Greedy decoding (then num_samples is forced to 1).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature when not greedy.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    top_k: int | None = Field(None, gt=0, description="Top-k sampling; None disables it.")
+    max_new_tokens: int = Field(64, gt=0, description="Generation budget per completion.")
+    batch_size: int = Field(32, gt=0, description="Prompts per generate() call.")
+    metric: str | None = Field(
+        None, description="Reward whose mean is reported as accuracy; default: the first reward."
+    )
+    before: bool = Field(True, description="Also evaluate the starting model, for the before/after table.")
+    seed: int = Field(1234, description="Sampling seed, so before/after use the same randomness.")
+
+
+class LoggingConfig(_Strict):
+    report_to: list[str] = Field(default_factory=list, description="TRL/transformers integrations, e.g. [wandb].")
+    progress: bool = Field(True, description="Show a progress bar.")
+
+
+_STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Our defaults on top of TRL's: CPU-friendly precision is decided at build time; these are the
+    # choices every recipe would otherwise repeat.
+    "grpo": {"logging_steps": 1, "save_steps": 50, "save_total_limit": 2, "gradient_checkpointing": False},
+    "sft": {"logging_steps": 10, "save_steps": 200, "save_total_limit": 1, "gradient_checkpointing": False},
+}
+
+
+class Recipe(_Strict):
+    """One training stage."""
+
+    name: str = Field("run", description="Run name, used in logs.")
+    stage: Literal["grpo", "sft"] = Field("grpo", description="GRPO with rewards, or cold-start SFT.")
+    model: ModelConfig
+    data: DataConfig
+    rewards: list[RewardConfig] = Field(default_factory=list, description="GRPO rewards; eval uses them too.")
+    grpo: dict[str, Any] = Field(default_factory=dict, description="Options of trl.GRPOConfig.")
+    sft: dict[str, Any] = Field(default_factory=dict, description="Options of trl.SFTConfig.")
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    eval: EvalConfig | None = Field(None, description="Held-out evaluation before/after training.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    output_dir: str = Field(description="Where checkpoints, final weights, metrics.jsonl and summary.json go.")
+    seed: int = Field(0, description="Seed of data shuffling, initialisation and sampling.")
+    base_dir: Path = Field(Path("."), exclude=True, description="Directory of the recipe file (set by the loader).")
+
+    @field_validator("grpo")
+    @classmethod
+    def _check_grpo(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_trl_options(value, "grpo")
+
+    @field_validator("sft")
+    @classmethod
+    def _check_sft(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_trl_options(value, "sft")
+
+    def trl_options(self) -> dict[str, Any]:
+        """The options for TRL's config of this stage: our defaults, overridden by the recipe."""
+        return {**_STAGE_DEFAULTS[self.stage], **(self.grpo if self.stage == "grpo" else self.sft)}
+
+    def resolve_input(self, path: str) -> Path:
+        """Resolve a relative input path against the recipe's directory."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+# Options that rltrain owns itself; setting them in the grpo/sft mapping would silently conflict.
+_OWNED_OPTIONS = {
+    "output_dir": "output_dir (top level)",
+    "seed": "seed (top level)",
+    "report_to": "logging.report_to",
+    "reward_weights": "rewards[].weight",
+    "resume_from_checkpoint": "the --resume flag of `rltrain train`",
+}
+
+
+@functools.cache
+def _trl_fields(stage: str) -> dict[str, Any]:
+    from trl import GRPOConfig, SFTConfig  # imported lazily: trl import costs seconds
+
+    cls = GRPOConfig if stage == "grpo" else SFTConfig
+    return {f.name: f.type for f in dataclasses.fields(cls)}
+
+
+def _check_trl_options(options: dict[str, Any], stage: str) -> dict[str, Any]:
+    fields = _trl_fields(stage)
+    cls_name = "trl.GRPOConfig" if stage == "grpo" else "trl.SFTConfig"
+    checked = dict(options)
+    for key, value in options.items():
+        if key in _OWNED_OPTIONS:
+            raise ValueError(f"'{key}' is set by rltrain; use {_OWNED_OPTIONS[key]} instead")
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"'{key}' is not an option of {cls_name}{hint}")
+        try:  # coerce too: YAML reads 1e-5 (no dot) as a string
+            checked[key] = TypeAdapter(fields[key]).validate_python(value, strict=False)
+        except ValidationError as exc:
+            expected = getattr(fields[key], "__name__", str(fields[key]))
+            raise ValueError(f"'{key}' expects {expected}, got {value!r}: {exc.errors()[0]['msg']}") from None
+        except Exception:  # annotation pydantic cannot build a validator for; TRL checks it later
+            continue
+    return checked
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def parse_overrides(pairs: list[str]) -> list[tuple[list[str], Any]]:
+    """Parse ``key.path=value`` strings; values are YAML (``3``, ``true``, ``[a, b]``, ``null``)."""
+    parsed = []
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"--set {pair!r}: expected KEY.PATH=VALUE, e.g. --set grpo.learning_rate=1e-5")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"--set {pair!r}: value is not valid YAML ({exc})") from None
+        parsed.append((key.strip().split("."), value))
+    return parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    """Set each dotted path in a nested dict/list structure, creating mappings as needed."""
+    for path, value in overrides:
+        node: Any = raw
+        for i, part in enumerate(path[:-1]):
+            where = ".".join(path[: i + 1])
+            if isinstance(node, list):
+                node = node[_list_index(node, part, where)]
+            else:
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+            if not isinstance(node, (dict, list)):
+                raise RecipeError(f"--set {'.'.join(path)}: '{where}' is a value, not a mapping")
+        last = path[-1]
+        if isinstance(node, list):
+            node[_list_index(node, last, ".".join(path))] = value
+        else:
+            node[last] = value
+    return raw
+
+
+def _list_index(node: list, part: str, where: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise RecipeError(f"--set {where}: expected a list index below {len(node)}, got {part!r}")
+    return int(part)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML:\n{exc}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: expected a mapping of recipe fields at the top level")
+    return raw
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid recipe ({exc.error_count()} problem{'s' if exc.error_count() > 1 else ''})"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (remove it or check the spelling; see docs/recipes.md)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        got = f" (got {err['input']!r})" if err["type"] not in ("missing", "extra_forbidden") else ""
+        lines.append(f"  - {loc}: {msg}{got if len(got) < 120 else ''}")
+    return "\n".join(lines)
+
+
+def recipe_from_dict(raw: dict[str, Any], *, source: str = "<recipe>", base_dir: Path = Path(".")) -> Recipe:
+    try:
+        recipe = Recipe.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise RecipeError(format_validation_error(source, exc)) from None
+    _check_inputs_exist(recipe, source)
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read, override and validate a recipe; raises RecipeError naming the field at fault."""
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), parse_overrides(overrides or []))
+    return recipe_from_dict(raw, source=str(path), base_dir=path.resolve().parent)
+
+
+def _check_inputs_exist(recipe: Recipe, source: str) -> None:
+    """Catch missing local files now rather than after minutes of start-up."""
+    src = recipe.data.source
+    if not src.startswith("synthetic:") and Path(src).suffix in {".jsonl", ".json", ".parquet", ".csv"}:
+        if not recipe.resolve_input(src).is_file():
+            raise RecipeError(f"{source}: data.source: file not found: {recipe.resolve_input(src)}")
+    if src.startswith("synthetic:"):
+        from rltrain.synthetic import TASKS
+
+        task = src.removeprefix("synthetic:")
+        if task not in TASKS:
+            raise RecipeError(f"{source}: data.source: unknown synthetic task {task!r}; known: {sorted(TASKS)}")
+    name = recipe.model.name_or_path
+    looks_local = name.startswith((".", "/", "~")) or (recipe.base_dir / name).exists()
+    if name != "tiny" and looks_local and not recipe.resolve_input(name).exists():
+        raise RecipeError(f"{source}: model.name_or_path: directory not found: {recipe.resolve_input(name)}")
+    if recipe.stage == "grpo" and not recipe.rewards:
+        raise RecipeError(f"{source}: rewards: a GRPO stage needs at least one reward (e.g. - name: math_accuracy)")
+    if recipe.stage == "sft" and not recipe.data.completion_column:
+        raise RecipeError(f"{source}: data.completion_column: an SFT stage needs the column of target responses")
+    if recipe.rewards:
+        import verifiers
+
+        known = verifiers.available_rewards()
+        for i, reward in enumerate(recipe.rewards):
+            if reward.name not in known:
+                raise RecipeError(f"{source}: rewards.{i}.name: unknown reward {reward.name!r}; known: {known}")
+            try:  # factories are cheap (no model, no worker): building checks the params now
+                verifiers.build_reward(reward.name, reward.params)
+            except verifiers.VerifierError as exc:
+                raise RecipeError(f"{source}: rewards.{i} ({reward.name}).params: {exc}") from None

@@ -1,0 +1,94 @@
+"""Dataset → prompts: read the recipe's source, rename columns, build chat prompts, hold out eval rows.
+
+Output rows keep every source column (rewards receive them as keyword arguments, e.g. ``answer``)
+and add ``prompt`` — a list of chat messages (system, then user) — and, for SFT, ``completion``
+(the assistant message to imitate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rltrain.config import DataConfig, Recipe
+from rltrain.errors import RecipeError
+
+_FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+@dataclass
+class Splits:
+    train: Any  # datasets.Dataset
+    eval: Any | None
+
+
+def load_rows(recipe: Recipe):
+    """The raw dataset named by ``data.source`` (a ``datasets.Dataset``)."""
+    import datasets
+
+    cfg = recipe.data
+    if cfg.source.startswith("synthetic:"):
+        from rltrain.synthetic import generate
+
+        params = {"seed": recipe.seed, **cfg.synthetic}
+        try:
+            return datasets.Dataset.from_list(generate(cfg.source.removeprefix("synthetic:"), params))
+        except ValueError as exc:
+            raise RecipeError(f"data.synthetic: {exc}") from None
+    suffix = Path(cfg.source).suffix
+    if suffix in _FILE_BUILDERS:
+        path = recipe.resolve_input(cfg.source)
+        return datasets.load_dataset(_FILE_BUILDERS[suffix], data_files=str(path), split="train")
+    return datasets.load_dataset(cfg.source, cfg.subset, split=cfg.split)
+
+
+def user_message(cfg: DataConfig, row: dict[str, Any]) -> str:
+    try:
+        return cfg.prompt_template.format(**{**row, "prompt": row[cfg.prompt_column], "instruction": cfg.instruction})
+    except KeyError as exc:
+        raise RecipeError(
+            f"data.prompt_template: field {exc} is neither {{prompt}}, {{instruction}} nor a dataset column "
+            f"(columns: {sorted(row)})"
+        ) from None
+
+
+def to_prompt(cfg: DataConfig, row: dict[str, Any]) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
+    return messages + [{"role": "user", "content": user_message(cfg, row)}]
+
+
+def prepare(recipe: Recipe, dataset) -> Splits:
+    """Rename, check columns, build prompts (and SFT completions), split off the eval rows."""
+    cfg = recipe.data
+    if cfg.columns:
+        missing = sorted(set(cfg.columns) - set(dataset.column_names))
+        if missing:
+            raise RecipeError(f"data.columns: {missing} not in the dataset (columns: {dataset.column_names})")
+        dataset = dataset.rename_columns(cfg.columns)
+    required = [cfg.prompt_column] + ([cfg.completion_column] if recipe.stage == "sft" else [])
+    for column in required:
+        if column not in dataset.column_names:
+            field = "data.prompt_column" if column == cfg.prompt_column else "data.completion_column"
+            raise RecipeError(f"{field}: column {column!r} not in the dataset (columns: {dataset.column_names})")
+    if cfg.eval_size >= len(dataset):
+        raise RecipeError(f"data.eval_size: {cfg.eval_size} leaves no training rows (dataset has {len(dataset)})")
+
+    def build(row: dict[str, Any]) -> dict[str, Any]:
+        out = {"prompt": to_prompt(cfg, row)}
+        if recipe.stage == "sft":
+            out["completion"] = [{"role": "assistant", "content": row[cfg.completion_column]}]
+        return out
+
+    reserved = [c for c in ("prompt", "completion") if c in dataset.column_names]
+    dataset = dataset.map(build, remove_columns=reserved, desc="Building prompts")
+    n_train = len(dataset) - cfg.eval_size
+    train = dataset.select(range(n_train))
+    if cfg.max_samples is not None:
+        train = train.select(range(min(cfg.max_samples, n_train)))
+    evaluation = dataset.select(range(n_train, len(dataset))) if cfg.eval_size else None
+    return Splits(train=train, eval=evaluation)
+
+
+def load_splits(recipe: Recipe) -> Splits:
+    return prepare(recipe, load_rows(recipe))

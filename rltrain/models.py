@@ -1,0 +1,54 @@
+"""Model and tokenizer loading: a local directory, a hub id, or the built-in tiny model."""
+
+from __future__ import annotations
+
+from rltrain.config import ModelConfig, Recipe
+from rltrain.errors import RecipeError
+
+
+def torch_dtype(cfg: ModelConfig):
+    import torch
+
+    if cfg.dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return getattr(torch, cfg.dtype)
+
+
+def model_source(recipe: Recipe) -> str:
+    """The path or hub id handed to ``from_pretrained`` (local paths resolved against the recipe)."""
+    name = recipe.model.name_or_path
+    local = recipe.resolve_input(name)
+    return str(local) if local.exists() else name
+
+
+def load_tokenizer(recipe: Recipe):
+    from transformers import AutoTokenizer
+
+    if recipe.model.name_or_path == "tiny":
+        from rltrain.tiny import build_tokenizer
+
+        return build_tokenizer()
+    tokenizer = AutoTokenizer.from_pretrained(model_source(recipe), trust_remote_code=recipe.model.trust_remote_code)
+    if tokenizer.chat_template is None:
+        raise RecipeError(
+            f"model.name_or_path: the tokenizer of {recipe.model.name_or_path!r} has no chat template; "
+            "use a chat/instruct or cold-start checkpoint"
+        )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(recipe: Recipe, tokenizer):
+    """The policy model. Under DeepSpeed ZeRO-3 ``from_pretrained`` partitions it as it loads."""
+    from transformers import AutoModelForCausalLM
+
+    if recipe.model.name_or_path == "tiny":
+        from rltrain.tiny import build_model
+
+        return build_model(recipe.model.tiny, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
+    return AutoModelForCausalLM.from_pretrained(
+        model_source(recipe),
+        dtype=torch_dtype(recipe.model),
+        trust_remote_code=recipe.model.trust_remote_code,
+    )

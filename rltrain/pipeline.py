@@ -1,0 +1,127 @@
+"""Pipelines: stages run in order, each starting from the previous stage's final weights.
+
+A pipeline file names an ``output_dir`` and a list of stages; each stage points at a recipe file
+(relative to the pipeline file) plus overrides. Stage ``i`` trains in ``<output_dir>/<name>``. A stage
+whose ``summary.json`` says ``completed`` is skipped on a re-run; an interrupted one resumes from its
+newest complete checkpoint. After every stage the before/after table is printed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rltrain.config import (
+    Recipe,
+    apply_overrides,
+    format_validation_error,
+    parse_overrides,
+    read_yaml,
+    recipe_from_dict,
+)
+from rltrain.errors import RecipeError
+from rltrain.trainer import FINAL_DIR
+
+
+class StageSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Stage name; also its sub-directory of output_dir.")
+    recipe: str = Field(description="Recipe file, relative to the pipeline file.")
+    set: dict[str, Any] = Field(default_factory=dict, description="Overrides, dotted path -> value.")
+    from_previous: bool = Field(True, description="Start from the previous stage's final weights.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or "/" in value or value.startswith("."):
+            raise ValueError("must be a plain directory name")
+        return value
+
+
+class Pipeline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("pipeline", description="Pipeline name.")
+    output_dir: str = Field(description="Parent directory of the stages' output directories.")
+    stages: list[StageSpec] = Field(min_length=1, description="Stages, run in order.")
+
+    @field_validator("stages")
+    @classmethod
+    def _unique(cls, stages: list[StageSpec]) -> list[StageSpec]:
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+        return stages
+
+
+def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> tuple[Pipeline, list[Recipe]]:
+    """Validate the pipeline and every stage recipe up front; a bad stage fails before stage one runs."""
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), parse_overrides(overrides or []))
+    try:
+        pipeline = Pipeline.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(format_validation_error(str(path), exc)) from None
+    recipes: list[Recipe] = []
+    for i, stage in enumerate(pipeline.stages):
+        recipe_path = (path.resolve().parent / stage.recipe)
+        stage_raw = read_yaml(recipe_path)
+        stage_overrides = [f"{k}={json.dumps(v)}" for k, v in stage.set.items()]
+        stage_overrides.append(f"output_dir={json.dumps(str(Path(pipeline.output_dir) / stage.name))}")
+        if i > 0 and stage.from_previous:
+            previous = Path(pipeline.output_dir).resolve() / pipeline.stages[i - 1].name / FINAL_DIR
+            stage_overrides.append(f"model.name_or_path={json.dumps(str(previous))}")
+        stage_raw = apply_overrides(stage_raw, parse_overrides(stage_overrides))
+        source = f"{recipe_path} (stage {stage.name})"
+        recipes.append(_validate_stage(stage_raw, source, recipe_path.parent, i > 0 and stage.from_previous))
+    return pipeline, recipes
+
+
+def _validate_stage(raw: dict[str, Any], source: str, base_dir: Path, from_previous: bool) -> Recipe:
+    if not from_previous:
+        return recipe_from_dict(raw, source=source, base_dir=base_dir)
+    # The previous stage's weights do not exist yet: validate with a placeholder, then restore.
+    model_path = raw["model"]["name_or_path"]
+    raw["model"]["name_or_path"] = "tiny"
+    recipe = recipe_from_dict(raw, source=source, base_dir=base_dir)
+    recipe.model.name_or_path = model_path
+    return recipe
+
+
+def stage_status(recipe: Recipe) -> str:
+    summary = Path(recipe.output_dir) / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text()).get("completed"):
+        return "done"
+    return "resume" if (Path(recipe.output_dir) / "recipe.yaml").exists() else "new"
+
+
+def run_pipeline(path: str | Path, overrides: list[str] | None = None, *, console=None) -> list[dict[str, Any]]:
+    """Run (or continue) every stage; returns the stage summaries. Stops at an interrupted stage."""
+    from rltrain.report import print_table
+    from rltrain.stage import run_stage
+
+    pipeline, recipes = load_pipeline(path, overrides)
+    summaries: list[dict[str, Any]] = []
+    for spec, recipe in zip(pipeline.stages, recipes):
+        status = stage_status(recipe)
+        if status == "done":
+            summary = json.loads((Path(recipe.output_dir) / "summary.json").read_text())
+            _say(console, f"[bold]stage {spec.name}[/]: finished earlier, skipped")
+        else:
+            _say(console, f"[bold]stage {spec.name}[/] ({recipe.stage}): {'resuming' if status == 'resume' else 'starting'}")
+            summary = run_stage(recipe, resume=True)
+        summaries.append({"stage": spec.name, **summary})
+        print_table(summaries, console=console, title=f"{pipeline.name}: before/after")
+        if summary.get("interrupted"):
+            break
+    (Path(pipeline.output_dir) / "pipeline_summary.json").write_text(json.dumps(summaries, indent=2, default=str))
+    return summaries
+
+
+def _say(console, text: str) -> None:
+    if console is not None:
+        console.print(text)

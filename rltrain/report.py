@@ -1,0 +1,51 @@
+"""Human-readable reports: the before/after table of a stage or pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rltrain.evaluate import format_accuracy
+
+
+def _eval_cell(result: dict[str, Any] | None) -> str:
+    return "-" if not result else format_accuracy(result.get("accuracy"))
+
+
+def _delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    if not before or not after or before.get("accuracy") is None or after.get("accuracy") is None:
+        return "-"
+    return f"{100 * (after['accuracy'] - before['accuracy']):+.1f} pts"
+
+
+def _reward(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "before/after") -> None:
+    """One row per stage: held-out accuracy before and after, training reward first and last."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("stage", "kind", "steps", "metric", "held-out before", "held-out after", "change",
+                   "reward first", "reward last", "train s"):
+        table.add_column(column, justify="left" if column in ("stage", "kind", "metric") else "right")
+    for s in summaries:
+        before, after = s.get("eval_before"), s.get("eval_after")
+        metric = (after or before or {}).get("metric", "-")
+        samples = (after or before or {}).get("num_samples")
+        prompts = (after or before or {}).get("num_prompts")
+        label = f"{metric} ({prompts}x{samples})" if samples else metric
+        table.add_row(
+            str(s.get("stage", s.get("name", ""))),
+            str(s.get("kind", "")),
+            str(s.get("steps", "")),
+            label,
+            _eval_cell(before),
+            _eval_cell(after),
+            _delta(before, after),
+            _reward(s.get("first_reward")),
+            _reward(s.get("last_reward")),
+            f"{s.get('train_seconds', 0):.0f}",
+        )
+    (console or Console()).print(table)

@@ -1,0 +1,161 @@
+"""Reward functions for the trainer: registry lookup plus a guard around every call.
+
+TRL calls reward functions with no time limit and no error handling, so one crashing or hanging
+verifier kills or stalls the whole step. Each recipe reward is wrapped here so that:
+
+* a call that raises returns ``None`` for the whole batch (masked, not scored as wrong) and is counted
+  as ``errored``;
+* a call that passes its deadline (``rewards[].timeout``) returns ``None`` for the whole batch and is
+  counted as ``timed_out``; the call is left running in a daemon thread (Python cannot kill a thread;
+  verifiers that run untrusted or heavy work use killable worker processes for per-sample limits);
+* a result of the wrong length raises at once (a bug in the reward, not an infrastructure failure);
+* NaN values are turned into ``None``.
+
+Per step, TRL's ``log_metric`` hook receives ``rewards/<name>/masked``, ``/timed_out`` and ``/errored``
+as fractions of the step's completions; cumulative counts are kept in :class:`RewardStats` for
+``summary.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import verifiers
+from rltrain.config import Recipe, RewardConfig
+from rltrain.errors import RecipeError
+
+logger = logging.getLogger(__name__)
+
+RewardFn = Callable[..., list[float | None]]
+
+
+@dataclass
+class RewardStats:
+    """Cumulative counts of one reward function over a run (this process)."""
+
+    calls: int = 0
+    completions: int = 0
+    masked: int = 0
+    timed_out_calls: int = 0
+    errored_calls: int = 0
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _run_with_deadline(fn: Callable[[], Any], timeout: float) -> Any:
+    """Run ``fn`` in a daemon thread; raise _Deadline if it has not finished within ``timeout``."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="reward-call", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise _Deadline
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class GuardedReward:
+    """A TRL reward function with a deadline, exception capture and masking metrics.
+
+    ``__name__`` is the registry name, so TRL logs ``rewards/<name>/mean``. Build it with :func:`guard`,
+    which picks :class:`AsyncGuardedReward` for async reward functions.
+    """
+
+    def __init__(self, name: str, fn: RewardFn, timeout: float):
+        self.__name__ = name
+        self.fn = fn
+        self.timeout = timeout
+        self.stats = RewardStats()
+
+    def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
+        try:
+            result = _run_with_deadline(lambda: self.fn(prompts, completions, **kwargs), self.timeout)
+        except _Deadline:
+            return self._fail(len(completions), kwargs, timed_out=True, error=f"no answer within {self.timeout}s")
+        except Exception as exc:  # noqa: BLE001 - a verifier bug must not kill the step
+            return self._fail(len(completions), kwargs, timed_out=False, error=f"{type(exc).__name__}: {exc}")
+        return self._finish(result, len(completions), kwargs)
+
+    def _fail(self, n: int, kwargs: dict[str, Any], *, timed_out: bool, error: str) -> list[None]:
+        if self.stats.last_error != error:
+            logger.warning("reward %s %s: %s (batch masked)", self.__name__, "timed out" if timed_out else "failed", error)
+        self.stats.last_error = error
+        self.stats.timed_out_calls += timed_out
+        self.stats.errored_calls += not timed_out
+        self._record(n, n, kwargs, timed_out=float(timed_out), errored=float(not timed_out))
+        return [None] * n
+
+    def _finish(self, result: Any, n: int, kwargs: dict[str, Any]) -> list[float | None]:
+        values = list(result)
+        if len(values) != n:
+            raise ValueError(f"reward {self.__name__!r} returned {len(values)} values for {n} completions")
+        clean = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values]
+        self._record(n, sum(v is None for v in clean), kwargs, timed_out=0.0, errored=0.0)
+        return clean
+
+    def _record(self, n: int, masked: int, kwargs: dict[str, Any], *, timed_out: float, errored: float) -> None:
+        self.stats.calls += 1
+        self.stats.completions += n
+        self.stats.masked += masked
+        log_metric = kwargs.get("log_metric")
+        if log_metric is not None and n:
+            log_metric(f"rewards/{self.__name__}/masked", masked / n)
+            log_metric(f"rewards/{self.__name__}/timed_out", timed_out)
+            log_metric(f"rewards/{self.__name__}/errored", errored)
+
+
+class AsyncGuardedReward(GuardedReward):
+    """The guard for an async reward function; TRL gathers async rewards concurrently."""
+
+    async def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        try:
+            result = await asyncio.wait_for(self.fn(prompts, completions, **kwargs), self.timeout)
+        except asyncio.TimeoutError:
+            return self._fail(len(completions), kwargs, timed_out=True, error=f"no answer within {self.timeout}s")
+        except Exception as exc:  # noqa: BLE001
+            return self._fail(len(completions), kwargs, timed_out=False, error=f"{type(exc).__name__}: {exc}")
+        return self._finish(result, len(completions), kwargs)
+
+
+def is_async_callable(fn: Callable) -> bool:
+    """True for ``async def`` functions and for objects whose ``__call__`` is ``async def``."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+def guard(name: str, fn: RewardFn, timeout: float) -> GuardedReward:
+    """Wrap ``fn`` in the guard matching its kind (sync or async)."""
+    return (AsyncGuardedReward if is_async_callable(fn) else GuardedReward)(name, fn, timeout)
+
+
+def build_reward(cfg: RewardConfig, index: int) -> GuardedReward:
+    try:
+        fn = verifiers.build_reward(cfg.name, cfg.params)
+    except verifiers.VerifierError as exc:
+        raise RecipeError(f"rewards.{index} ({cfg.name}): {exc}") from None
+    return guard(cfg.name, fn, cfg.timeout)
+
+
+def build_rewards(recipe: Recipe) -> list[GuardedReward]:
+    """The recipe's rewards, in order, each guarded."""
+    return [build_reward(cfg, i) for i, cfg in enumerate(recipe.rewards)]

@@ -1,0 +1,187 @@
+"""One stage end to end: evaluate the starting model, train (in this process or launched on several
+ranks), evaluate the result, and write ``summary.json``.
+
+Multi-process and DeepSpeed stages are run by re-executing ``rltrain train`` under ``accelerate
+launch`` on the resolved recipe saved as ``<output_dir>/recipe.yaml``; this process waits, forwards
+SIGTERM/SIGUSR1 to the training ranks (not to the launcher, which would kill them before they save),
+and reads the ranks' ``train_result.json``. Evaluations run here, on a single process, from weights
+on disk, so they never depend on how training was sharded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rltrain.config import Recipe
+from rltrain.trainer import EXIT_INTERRUPTED, TrainResult
+
+logger = logging.getLogger(__name__)
+
+WORKER_ENV = "RLTRAIN_WORKER"
+"""Set in ranks launched by :func:`launch_training`: they only train."""
+
+
+def needs_launcher(recipe: Recipe) -> bool:
+    return recipe.distributed.mode != "single" or recipe.distributed.num_processes > 1
+
+
+def is_launched_rank() -> bool:
+    """True inside a rank started by a launcher (ours, or ``accelerate launch``/``torchrun`` by hand)."""
+    return os.environ.get(WORKER_ENV) == "1" or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def resolved_recipe(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as plain data with input paths made absolute, for ``<output_dir>/recipe.yaml``."""
+    raw = recipe.model_dump(mode="json", exclude={"base_dir"})
+    source = recipe.data.source
+    if not source.startswith("synthetic:") and recipe.resolve_input(source).exists():
+        raw["data"]["source"] = str(recipe.resolve_input(source).resolve())
+    name = recipe.model.name_or_path
+    if name != "tiny" and recipe.resolve_input(name).exists():
+        raw["model"]["name_or_path"] = str(recipe.resolve_input(name).resolve())
+    raw["output_dir"] = str(Path(recipe.output_dir).resolve())
+    return raw
+
+
+def save_resolved(recipe: Recipe) -> Path:
+    out = Path(recipe.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "recipe.yaml"
+    path.write_text(yaml.safe_dump(resolved_recipe(recipe), sort_keys=False))
+    return path
+
+
+def launch_training(recipe: Recipe, resume: str | bool | None) -> TrainResult:
+    """Run the ranks under ``accelerate launch`` and wait; return rank 0's result."""
+    from rltrain.distributed import environment_for_launch, launch_command
+
+    recipe_file = save_resolved(recipe)
+    argv = ["train", str(recipe_file)]
+    if resume is True:
+        argv.append("--resume")
+    elif resume:
+        argv += ["--resume", str(resume)]
+    cmd = launch_command(
+        recipe.distributed.mode,
+        recipe.distributed.num_processes,
+        argv,
+        main_process_port=recipe.distributed.main_process_port,
+    )
+    env = {**os.environ, **environment_for_launch(), WORKER_ENV: "1"}
+    result_file = Path(recipe.output_dir) / "train_result.json"
+    result_file.unlink(missing_ok=True)
+    logger.info("launching: %s", " ".join(cmd))
+    proc = subprocess.Popen(cmd, env=env)
+    previous = {sig: signal.signal(sig, lambda s, f: _forward(proc.pid, s)) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not result_file.is_file():
+        raise RuntimeError(f"training ranks exited with status {code} without a result; see the log above")
+    return TrainResult(**json.loads(result_file.read_text()))
+
+
+def _forward(launcher_pid: int, signum: int) -> None:
+    """Send a stop request to the training ranks (the launcher's descendants)."""
+    import psutil
+
+    try:
+        ranks = psutil.Process(launcher_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for rank in ranks:
+        try:
+            rank.send_signal(signum)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def evaluate_model(recipe: Recipe, source: str | None, label: str) -> dict[str, Any]:
+    """Evaluate the starting model (``source=None``) or a saved model directory."""
+    from rltrain.data import load_splits
+    from rltrain.evaluate import evaluate
+    from rltrain.models import load_model, load_tokenizer
+    from rltrain.rewards import build_rewards
+
+    target = recipe if source is None else recipe.model_copy(
+        update={"model": recipe.model.model_copy(update={"name_or_path": source})}
+    )
+    splits = load_splits(recipe)
+    if splits.eval is None:
+        raise ValueError("data.eval_size is 0: no held-out rows to evaluate on")
+    tokenizer = load_tokenizer(target)
+    model = load_model(target, tokenizer)
+    result = evaluate(model, tokenizer, splits.eval, recipe, build_rewards(recipe), model_name=label)
+    return result.as_dict()
+
+
+def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any]:
+    """Evaluate before, train, evaluate after; return (and write) the stage summary."""
+    out = Path(recipe.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary_path = out / "summary.json"
+    previous = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    started = time.monotonic()
+
+    eval_before = previous.get("eval_before")
+    if recipe.eval and recipe.eval.before and eval_before is None:
+        logger.info("evaluating the starting model on held-out prompts")
+        eval_before = evaluate_model(recipe, None, recipe.model.name_or_path)
+        _write(summary_path, {**previous, "eval_before": eval_before})
+
+    result = launch_training(recipe, resume) if needs_launcher(recipe) else _train_here(recipe, resume)
+
+    eval_after = None
+    if recipe.eval and not result.interrupted:
+        logger.info("evaluating the trained model on held-out prompts")
+        eval_after = evaluate_model(recipe, result.final_dir, result.final_dir or "")
+    summary = {
+        "name": recipe.name,
+        "kind": recipe.stage,
+        "completed": not result.interrupted,
+        "interrupted": result.interrupted,
+        "steps": result.global_step,
+        "train_seconds": result.train_seconds,
+        "wall_seconds": round(time.monotonic() - started + previous.get("wall_seconds", 0.0), 2),
+        "first_reward": (result.first_log or {}).get("reward"),
+        "last_reward": (result.last_log or {}).get("reward"),
+        "first_log": result.first_log,
+        "last_log": result.last_log,
+        "rewards": result.rewards,
+        "resumed_from": result.resumed_from,
+        "final_dir": result.final_dir,
+        "eval_before": eval_before,
+        "eval_after": eval_after,
+        "distributed": recipe.distributed.model_dump(),
+    }
+    _write(summary_path, summary)
+    return summary
+
+
+def _train_here(recipe: Recipe, resume: str | bool | None) -> TrainResult:
+    from rltrain.trainer import train_process
+
+    save_resolved(recipe)
+    return train_process(recipe, resume)
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)
+
+
+def exit_status(summary: dict[str, Any]) -> int:
+    return EXIT_INTERRUPTED if summary.get("interrupted") else 0
+

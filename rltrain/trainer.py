@@ -1,0 +1,145 @@
+"""One training process: recipe → TRL config → GRPOTrainer or SFTTrainer → checkpoints and final weights.
+
+This runs in every rank (directly for a single process, or under ``accelerate launch``). The algorithm
+is TRL's; what is added here is the wiring: guarded rewards, metrics.jsonl, graceful stop on
+SIGTERM/SIGUSR1, complete-checkpoint markers, resume from the newest complete checkpoint (the
+Trainer restores optimizer, scheduler, per-rank RNG state and skips the batches already seen), final
+weights written in Hugging Face format, and a clean distributed teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rltrain.config import Recipe
+from rltrain.distributed import apply_cpu_deepspeed_shim, teardown
+
+logger = logging.getLogger(__name__)
+
+FINAL_DIR = "final"
+EXIT_INTERRUPTED = 75
+"""Exit status of a run stopped by SIGTERM/SIGUSR1 after saving (EX_TEMPFAIL: requeue and resume)."""
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    global_step: int
+    interrupted: bool
+    resumed_from: str | None
+    final_dir: str | None
+    train_seconds: float
+    first_log: dict[str, Any] | None
+    last_log: dict[str, Any] | None
+    rewards: dict[str, dict[str, Any]]
+
+
+def trl_config(recipe: Recipe):
+    """The TRL ``GRPOConfig``/``SFTConfig`` of a recipe, with device-dependent defaults filled in."""
+    import torch
+    from trl import GRPOConfig, SFTConfig
+
+    options = recipe.trl_options()
+    on_gpu = torch.cuda.is_available()
+    options.setdefault("bf16", on_gpu and torch.cuda.is_bf16_supported())
+    options.setdefault("use_cpu", not on_gpu)
+    options.update(
+        output_dir=recipe.output_dir,
+        seed=recipe.seed,
+        report_to=recipe.logging.report_to or "none",
+        disable_tqdm=not recipe.logging.progress,
+        save_strategy="steps",
+    )
+    if recipe.model.name_or_path != "tiny":
+        from rltrain.models import torch_dtype
+
+        init = {"dtype": torch_dtype(recipe.model), "trust_remote_code": recipe.model.trust_remote_code}
+        options["model_init_kwargs"] = {**init, **(options.get("model_init_kwargs") or {})}
+    if recipe.stage == "grpo":
+        options["reward_weights"] = [r.weight for r in recipe.rewards]
+        return GRPOConfig(**options)
+    return SFTConfig(**options)
+
+
+def _model_argument(recipe: Recipe, tokenizer):
+    """A path for TRL to load (so ZeRO-3 partitions while loading), or the built tiny model."""
+    from rltrain.models import load_model, model_source
+
+    return load_model(recipe, tokenizer) if recipe.model.name_or_path == "tiny" else model_source(recipe)
+
+
+def build_trainer(recipe: Recipe, callbacks: list):
+    """Construct the TRL trainer for a recipe (model, data, rewards, callbacks)."""
+    from transformers import set_seed
+
+    from rltrain.data import load_splits
+    from rltrain.models import load_tokenizer
+    from rltrain.rewards import build_rewards
+
+    args = trl_config(recipe)  # before loading the model: DeepSpeed ZeRO-3 init reads it
+    set_seed(recipe.seed)
+    tokenizer = load_tokenizer(recipe)
+    splits = load_splits(recipe)
+    model = _model_argument(recipe, tokenizer)
+    if recipe.stage == "grpo":
+        from trl import GRPOTrainer
+
+        return GRPOTrainer(
+            model=model,
+            reward_funcs=build_rewards(recipe),
+            args=args,
+            train_dataset=splits.train,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+    from trl import SFTTrainer
+
+    return SFTTrainer(model=model, args=args, train_dataset=splits.train, processing_class=tokenizer, callbacks=callbacks)
+
+
+def train_process(recipe: Recipe, resume: str | bool | None = None) -> TrainResult:
+    """Train in this process (one rank); returns what happened. Tears distributed state down."""
+    from rltrain.callbacks import CheckpointMarker, GracefulStop, MetricsLogger
+    from rltrain.checkpoints import resolve_resume
+
+    apply_cpu_deepspeed_shim()
+    out = Path(recipe.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = resolve_resume(out, resume)
+    metrics, stop = MetricsLogger(out / "metrics.jsonl"), GracefulStop()
+    try:
+        trainer = build_trainer(recipe, [metrics, stop, CheckpointMarker()])
+        if checkpoint:
+            logger.info("resuming from %s", checkpoint)
+        started = time.monotonic()
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        seconds = time.monotonic() - started
+        interrupted = stop.stopped_at is not None
+        final = None
+        if not interrupted:
+            final = out / FINAL_DIR
+            trainer.save_model(str(final))  # consolidated HF weights, also under ZeRO-3
+            if trainer.is_world_process_zero():
+                trainer.processing_class.save_pretrained(str(final))
+        rewards = getattr(trainer, "reward_funcs", [])
+        result = TrainResult(
+            output_dir=str(out),
+            global_step=trainer.state.global_step,
+            interrupted=interrupted,
+            resumed_from=str(checkpoint) if checkpoint else None,
+            final_dir=str(final) if final else None,
+            train_seconds=round(seconds, 2),
+            first_log=metrics.first,
+            last_log=metrics.last,
+            rewards={r.__name__: r.stats.as_dict() for r in rewards if hasattr(r, "stats")},
+        )
+        if trainer.is_world_process_zero():
+            (out / "train_result.json").write_text(json.dumps(asdict(result), indent=2))
+        return result
+    finally:
+        teardown()
