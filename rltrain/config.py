@@ -124,8 +124,8 @@ class LoggingConfig(_Strict):
 _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # Our defaults on top of TRL's: CPU-friendly precision is decided at build time; these are the
     # choices every recipe would otherwise repeat.
-    "grpo": {"logging_steps": 1, "save_steps": 50, "save_total_limit": 2, "gradient_checkpointing": False},
-    "sft": {"logging_steps": 10, "save_steps": 200, "save_total_limit": 1, "gradient_checkpointing": False},
+    "grpo": {"logging_steps": 1, "save_steps": 50, "save_total_limit": 2, "activation_checkpointing": False},
+    "sft": {"logging_steps": 10, "save_steps": 200, "save_total_limit": 1, "activation_checkpointing": False},
 }
 
 

@@ -1,0 +1,67 @@
+"""Think-format reward: reasoning closed by ``</think>``, then a non-empty answer.
+
+Chat templates of reasoning models (QwQ, the R1 distills, the built-in tiny tokenizer) prefill
+``<think>\\n`` in the prompt, so the completion starts directly with the reasoning and contains only the
+closing tag. Both shapes are accepted::
+
+    <think>reasoning</think>answer      # the model opened the block itself
+    reasoning</think>answer             # the template opened it
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from verifiers.completions import completion_text
+from verifiers.registry import RewardFn, register_reward
+
+__all__ = ["answer_after_think", "think_format_reward"]
+
+OPEN, CLOSE = "<think>", "</think>"
+
+
+def _split(text: str) -> tuple[str, str] | None:
+    """``(reasoning, answer)`` of a well-formed completion, else ``None``."""
+    if not isinstance(text, str) or text.count(CLOSE) != 1:
+        return None
+    reasoning, answer = text.split(CLOSE)
+    if OPEN in answer:
+        return None
+    opens = reasoning.count(OPEN)
+    if opens > 1 or (opens == 1 and reasoning.lstrip()[: len(OPEN)] != OPEN):
+        return None  # a second block, or text before the opening tag
+    if opens == 1:
+        reasoning = reasoning.lstrip()[len(OPEN) :]
+    return reasoning.strip(), answer.strip()
+
+
+def answer_after_think(text: str) -> str | None:
+    """The answer after the single ``</think>`` of a well-formed completion, stripped; else ``None``.
+
+    ``None`` when there is no ``</think>`` or more than one, when a ``<think>`` follows it, when there is
+    more than one opening tag or text before it, or when the answer is empty.
+    """
+    parts = _split(text)
+    if parts is None:
+        return None
+    return parts[1] or None
+
+
+def think_format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """TRL reward: 1.0 for non-empty reasoning closed by ``</think>`` then a non-empty answer, else 0.0."""
+    scores = []
+    for completion in completions:
+        parts = _split(completion_text(completion))
+        scores.append(1.0 if parts is not None and parts[0] and parts[1] else 0.0)
+    return scores
+
+
+@register_reward("think_format", description="1.0 for reasoning closed by </think> followed by a non-empty answer")
+def build_think_format() -> RewardFn:
+    """Factory for the ``think_format`` reward (no parameters)."""
+
+    def think_format(prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
+        return list(think_format_reward(prompts, completions, **kwargs))
+
+    return think_format
