@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from rltrain.errors import RecipeError
 
@@ -97,7 +97,13 @@ class DistributedConfig(_Strict):
         "single", description="Accelerate config from recipes/accelerate/<mode>.yaml."
     )
     num_processes: int = Field(1, gt=0, description="Processes on this node (GPUs, or CPU ranks without GPU).")
-    main_process_port: int | None = Field(None, description="Rendezvous port; a free one is picked if unset.")
+    main_process_port: int | None = Field(None, description="Rendezvous port; accelerate's default if unset.")
+
+    @model_validator(mode="after")
+    def _single_is_one_process(self) -> DistributedConfig:
+        if self.mode == "single" and self.num_processes != 1:
+            raise ValueError("mode 'single' runs one process; use zero2/zero3/zero3_offload for several")
+        return self
 
 
 class EvalConfig(_Strict):
@@ -134,14 +140,14 @@ class Recipe(_Strict):
 
     name: str = Field("run", description="Run name, used in logs.")
     stage: Literal["grpo", "sft"] = Field("grpo", description="GRPO with rewards, or cold-start SFT.")
-    model: ModelConfig
-    data: DataConfig
+    model: ModelConfig = Field(description="The policy to train (see `model`).")
+    data: DataConfig = Field(description="Where prompts and reference columns come from (see `data`).")
     rewards: list[RewardConfig] = Field(default_factory=list, description="GRPO rewards; eval uses them too.")
     grpo: dict[str, Any] = Field(default_factory=dict, description="Options of trl.GRPOConfig.")
     sft: dict[str, Any] = Field(default_factory=dict, description="Options of trl.SFTConfig.")
-    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig, description="Processes and DeepSpeed.")
     eval: EvalConfig | None = Field(None, description="Held-out evaluation before/after training.")
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Integrations and progress display.")
     output_dir: str = Field(description="Where checkpoints, final weights, metrics.jsonl and summary.json go.")
     seed: int = Field(0, description="Seed of data shuffling, initialisation and sampling.")
     base_dir: Path = Field(Path("."), exclude=True, description="Directory of the recipe file (set by the loader).")

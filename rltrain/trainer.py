@@ -47,7 +47,9 @@ def trl_config(recipe: Recipe):
     options = recipe.trl_options()
     on_gpu = torch.cuda.is_available()
     options.setdefault("bf16", on_gpu and torch.cuda.is_bf16_supported())
-    options.setdefault("use_cpu", not on_gpu)
+    # DeepSpeed on CPU runs with use_cpu=False (accelerate disables DeepSpeed for use_cpu); see
+    # rltrain.distributed for the gloo shim that makes that work.
+    options.setdefault("use_cpu", not on_gpu and recipe.distributed.mode == "single")
     options.update(
         output_dir=recipe.output_dir,
         seed=recipe.seed,

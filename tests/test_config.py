@@ -139,3 +139,10 @@ def test_relative_inputs_resolve_against_the_recipe(tmp_path):
     raw["data"]["eval_size"] = 0
     recipe = load_recipe(write(tmp_path, raw))
     assert recipe.resolve_input(recipe.data.source) == tmp_path / "data" / "train.jsonl"
+
+
+def test_recipe_reference_doc_is_current():
+    from rltrain.recipe_docs import render
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "recipes.md").read_text()
+    assert doc == render(), "docs/recipes.md is stale: run python -m rltrain.recipe_docs > docs/recipes.md"

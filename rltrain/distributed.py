@@ -1,0 +1,253 @@
+"""Multi-process launching, a CPU DeepSpeed shim for accelerate, and clean distributed teardown.
+
+Four accelerate configurations live in ``recipes/accelerate/`` (see :data:`MODES`). Training under one of
+them is started through ``accelerate launch`` (:func:`launch_command`, :func:`environment_for_launch`);
+every rank then calls :func:`apply_cpu_deepspeed_shim` before anything builds an ``Accelerator`` or
+``TrainingArguments``, and :func:`teardown` when training is done.
+
+Why a shim is needed on a machine without a GPU
+-----------------------------------------------
+DeepSpeed itself runs on CPU (``DS_ACCELERATOR=cpu``, the gloo process-group backend), but accelerate has
+no code path that combines "several processes", "DeepSpeed" and "no GPU":
+
+* ``PartialState._prepare_backend(cpu=False)`` only chooses a process-group backend when it finds a
+  device (CUDA, XPU, NPU, ...). With none it returns ``backend=None``; ``PartialState.__init__`` then
+  still initialises DeepSpeed's process group, but records ``num_processes=1`` and ``process_index=0``
+  in *every* rank: each rank believes it is the only one, and data sharding, ZeRO-3 saving and
+  main-process logic are all wrong (no error is raised).
+* The CPU fallback (``backend="gloo"``, ``MULTI_CPU``) only exists for ``cpu=True``, and ``cpu=True``
+  disables DeepSpeed both in ``PartialState.__init__`` (``if not cpu and self.backend != "xla"``) and in
+  ``AcceleratorState.__init__`` (``elif ACCELERATE_USE_DEEPSPEED ... and not cpu``).
+
+So on CPU the DeepSpeed path must run with ``cpu=False`` (never ``TrainingArguments(use_cpu=True)``) and
+with ``backend="gloo"`` filled in where accelerate leaves ``None``; that is all the shim does.
+
+Mixed precision: the GPU configs say ``mixed_precision: bf16``. On CPU the launcher overrides it with
+``--mixed_precision no``: under DeepSpeed, accelerate's launch-time precision is written into the
+DeepSpeed config (``bf16.enabled``) regardless of ``TrainingArguments(bf16=False)``, so a CPU run would
+otherwise train in DeepSpeed bf16 while the trainer believes it runs in fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+MODES: tuple[str, ...] = ("single", "zero2", "zero3", "zero3_offload")
+"""Accepted launch modes; each is ``recipes/accelerate/<mode>.yaml``."""
+
+DEEPSPEED_MODES: frozenset[str] = frozenset({"zero2", "zero3", "zero3_offload"})
+"""Modes whose accelerate config has ``distributed_type: DEEPSPEED``."""
+
+ACCELERATE_CONFIG_DIR: Path = Path(__file__).resolve().parents[1] / "recipes" / "accelerate"
+"""Where the accelerate config YAMLs live (relative to the repository checkout)."""
+
+LAUNCHER_ENV_VARS: tuple[str, ...] = ("WORLD_SIZE", "LOCAL_RANK")
+"""Set by ``accelerate launch``/torchrun in each rank; their presence means "already launched"."""
+
+_SHIM_MARKER = "_rltrain_cpu_deepspeed_shim"
+
+
+def has_gpu() -> bool:
+    """Whether a CUDA device is usable by this process (``CUDA_VISIBLE_DEVICES=""`` counts as none)."""
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.device_count() > 0)
+
+
+def accelerate_config_path(mode: str) -> Path:
+    """The accelerate config file for ``mode`` (one of :data:`MODES`).
+
+    Raises ``ValueError`` naming the accepted modes for an unknown mode, and ``FileNotFoundError`` when the
+    file is missing from the checkout.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown launch mode {mode!r}; accepted modes: {', '.join(MODES)}")
+    path = ACCELERATE_CONFIG_DIR / f"{mode}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"accelerate config for mode {mode!r} not found at {path}")
+    return path
+
+
+def is_launched() -> bool:
+    """Whether this process was started by a distributed launcher (``WORLD_SIZE``/``LOCAL_RANK`` set)."""
+    return any(name in os.environ for name in LAUNCHER_ENV_VARS)
+
+
+def launch_command(
+    mode: str,
+    num_processes: int,
+    argv: list[str],
+    *,
+    main_process_port: int | None = None,
+) -> list[str]:
+    """The ``accelerate launch`` command that runs ``python -m rltrain.cli <argv>`` in ``num_processes`` ranks.
+
+    ``argv`` is the CLI's own argument list (e.g. ``["train", "recipe.yaml"]``). Without a GPU,
+    ``--mixed_precision no`` overrides the config's bf16 (see the module docstring). ``main_process_port``
+    picks the rendezvous port (``0``: accelerate chooses a free one); by default accelerate uses 29500, or
+    a free port when that one is busy. Run it with :func:`environment_for_launch` merged into the
+    environment.
+    """
+    config = accelerate_config_path(mode)
+    if isinstance(num_processes, bool) or not isinstance(num_processes, int) or num_processes < 1:
+        raise ValueError(f"num_processes must be a positive integer, got {num_processes!r}")
+    if mode == "single" and num_processes != 1:
+        raise ValueError(f"launch mode 'single' runs exactly one process, got num_processes={num_processes}")
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "--num_processes",
+        str(num_processes),
+    ]
+    if not has_gpu():
+        cmd += ["--mixed_precision", "no"]
+    if main_process_port is not None:
+        cmd += ["--main_process_port", str(int(main_process_port))]
+    cmd += ["-m", "rltrain.cli", *argv]
+    return cmd
+
+
+def environment_for_launch() -> dict[str, str]:
+    """Environment additions for the launched ranks (merge into ``os.environ`` for the launch).
+
+    Without a GPU: ``DS_ACCELERATOR=cpu`` so DeepSpeed picks its CPU accelerator (gloo communication)
+    without probing for devices. Values already set by the user win, so nothing is returned for them.
+    """
+    env: dict[str, str] = {}
+    if not has_gpu():
+        env["DS_ACCELERATOR"] = "cpu"
+    return {key: value for key, value in env.items() if key not in os.environ}
+
+
+def _deepspeed_requested() -> bool:
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+
+
+def apply_cpu_deepspeed_shim() -> bool:
+    """Let accelerate run DeepSpeed over gloo in a multi-process launch on a machine without a GPU.
+
+    Returns whether the shim is in effect (also when an earlier call applied it; calling twice patches
+    once). Does nothing and returns ``False`` when ``ACCELERATE_USE_DEEPSPEED`` is not ``"true"`` (i.e. the
+    process was not started by ``accelerate launch`` with a DeepSpeed config) or when a GPU is present.
+    Must run before the first ``PartialState``/``Accelerator``/``TrainingArguments`` of the process.
+
+    What it bypasses: ``accelerate.state.PartialState._prepare_backend`` returns ``backend=None`` when it is
+    called with ``cpu=False`` (required for DeepSpeed; ``cpu=True`` switches DeepSpeed off) under a launcher
+    (``LOCAL_RANK`` set) and no device is found. With ``backend=None`` ``PartialState.__init__`` marks every
+    rank as a one-process world (``num_processes=1``, ``process_index=0``) even though DeepSpeed has
+    already created a process group over all ranks. The shim wraps ``_prepare_backend`` and, only in
+    exactly that situation (original result ``(None, DistributedType.NO)``, ``cpu=False``, no SageMaker,
+    ``LOCAL_RANK`` set, ``ACCELERATE_USE_DEEPSPEED=true``), returns ``backend="gloo"`` instead of ``None``.
+    The rest is accelerate's own code, identical to what it does for an explicit
+    ``PartialState(backend="gloo")`` (``TrainingArguments(ddp_backend="gloo")``): DeepSpeed initialises
+    the gloo process group, world size and rank are read from it, the device is the CPU, and the
+    distributed type becomes ``DEEPSPEED`` (then ``AcceleratorState`` installs the DeepSpeed plugin).
+
+    Why it is safe only on CPU: the wrapper changes nothing when accelerate found any device (CUDA, XPU,
+    NPU, ...), since then the original already returned a backend, and it is never installed when CUDA is
+    available. Forcing gloo on a GPU would route collectives through host memory and break NCCL-only
+    paths; on CPU gloo is the only backend DeepSpeed's CPU accelerator uses without oneCCL.
+    """
+    if not _deepspeed_requested() or has_gpu():
+        return False
+
+    # DeepSpeed caches its accelerator on first use; choose CPU explicitly before anything asks.
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    original = PartialState._prepare_backend
+    if getattr(original, _SHIM_MARKER, False):
+        return True
+
+    def _prepare_backend(self, cpu: bool = False, sagemaker_dp: bool = False, backend: str | None = None):
+        found_backend, distributed_type = original(self, cpu, sagemaker_dp, backend)
+        if (
+            found_backend is None
+            and distributed_type == DistributedType.NO
+            and not cpu
+            and not sagemaker_dp
+            and int(os.environ.get("LOCAL_RANK", -1)) != -1
+            and _deepspeed_requested()
+        ):
+            return "gloo", distributed_type
+        return found_backend, distributed_type
+
+    _prepare_backend.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(_prepare_backend, _SHIM_MARKER, True)
+    PartialState._prepare_backend = _prepare_backend  # type: ignore[method-assign]
+
+    if PartialState._shared_state and getattr(PartialState(), "backend", None) is None and is_launched():
+        logger.warning(
+            "apply_cpu_deepspeed_shim() ran after accelerate's PartialState was created; that state still "
+            "describes a one-process world until it is reset (TrainingArguments resets it)."
+        )
+    return True
+
+
+def _member_process_groups() -> list:
+    """Every process group this rank belongs to, in creation order (the default group first)."""
+    import torch.distributed as dist
+
+    try:
+        from torch.distributed.distributed_c10d import _world
+
+        rank = dist.get_rank()
+        groups = [g for g, ranks in _world.pg_group_ranks.items() if rank in ranks]
+    except Exception:  # private registry unavailable: fall back to the default group
+        groups = []
+    return groups or [dist.group.WORLD]
+
+
+def teardown() -> None:
+    """End the distributed run cleanly so the process exit status can be trusted; call it in every rank.
+
+    1. A barrier on every process group this rank belongs to (DeepSpeed creates its own data-parallel
+       groups besides the default one), in creation order, so all ranks agree on the order. A gloo
+       barrier also waits for all work already queued on that group, so afterwards no collective is
+       still running in gloo's worker threads.
+    2. Destroys all process groups, through DeepSpeed's communication layer when DeepSpeed owns the
+       default group (it also drops DeepSpeed's cached group handles), else through ``torch.distributed``.
+    3. Resets accelerate's shared state so nothing later in the process uses the destroyed groups.
+
+    Why: with gloo, a collective still in flight (or still being released by gloo's worker thread)
+    when the interpreter shuts down frees tensors owned by Python from that thread; taking the GIL
+    during interpreter finalisation ends the thread inside a ``noexcept`` C++ destructor and
+    ``std::terminate`` aborts the rank ("terminate called without an active exception", exit -6) even
+    though training finished. Draining every group first removes that race.
+
+    Call it on the success path only: after an exception the other ranks may never reach the barrier
+    (the launcher stops them when one rank fails). Safe to call when nothing was initialised, and twice.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            for group in _member_process_groups():
+                dist.barrier(group=group)
+        except Exception as exc:  # a peer already failed; still release our resources
+            logger.warning("barrier before teardown failed: %s", exc)
+        try:
+            if "deepspeed" in sys.modules:
+                from deepspeed import comm as ds_comm
+
+                if ds_comm.is_initialized():
+                    ds_comm.destroy_process_group()
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+    if "accelerate" in sys.modules:
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
