@@ -35,15 +35,16 @@ def _setup_logging() -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rltrain.config import load_recipe
-    from rltrain.stage import exit_status, is_launched_rank, run_stage
+    from rltrain.distributed import is_launched
+    from rltrain.stage import WORKER_ENV, exit_status, run_stage
 
     recipe = load_recipe(args.recipe, args.set)
-    if is_launched_rank():
+    if is_launched():
         from rltrain.trainer import EXIT_INTERRUPTED, train_process
 
         result = train_process(recipe, args.resume)
         # Ranks started by our own launcher exit 0 on a clean stop; the parent reports it.
-        interrupted = result.interrupted and os.environ.get("RLTRAIN_WORKER") != "1"
+        interrupted = result.interrupted and os.environ.get(WORKER_ENV) != "1"
         return EXIT_INTERRUPTED if interrupted else 0
     summary = run_stage(recipe, args.resume)
     from rltrain.report import print_table
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     except RecipeError as exc:
         console = _console()
         console.print("[bold red]error:[/] ", end="")
-        console.print(str(exc), markup=False, highlight=False)
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return EXIT_RECIPE
 
 

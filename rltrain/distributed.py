@@ -22,10 +22,13 @@ no code path that combines "several processes", "DeepSpeed" and "no GPU":
 So on CPU the DeepSpeed path must run with ``cpu=False`` (never ``TrainingArguments(use_cpu=True)``) and
 with ``backend="gloo"`` filled in where accelerate leaves ``None``; that is all the shim does.
 
-Mixed precision: the GPU configs say ``mixed_precision: bf16``. On CPU the launcher overrides it with
-``--mixed_precision no``: under DeepSpeed, accelerate's launch-time precision is written into the
-DeepSpeed config (``bf16.enabled``) regardless of ``TrainingArguments(bf16=False)``, so a CPU run would
-otherwise train in DeepSpeed bf16 while the trainer believes it runs in fp32.
+Mixed precision: the DeepSpeed configs say ``mixed_precision: bf16`` (for GPUs). Under DeepSpeed,
+accelerate writes the launch-time precision into the DeepSpeed config (``bf16.enabled: true``), and
+transformers refuses to start when that disagrees with the recipe ("DeepSpeed config values that
+mismatch TrainingArguments values: ds bf16.enabled=True vs hf bf16|bf16_full_eval=False"). CPU runs
+train in fp32 (``bf16=False``), so without a GPU :func:`launch_command` adds ``--mixed_precision no``;
+DeepSpeed then takes its precision from ``TrainingArguments`` alone. On GPUs the recipe must say
+``bf16=True`` with these configs.
 """
 
 from __future__ import annotations
@@ -78,6 +81,16 @@ def is_launched() -> bool:
     return any(name in os.environ for name in LAUNCHER_ENV_VARS)
 
 
+def needs_launcher(mode: str, num_processes: int) -> bool:
+    """Whether a run in ``mode`` with ``num_processes`` must be (re-)started under :func:`launch_command`.
+
+    True for more than one process or any DeepSpeed mode, unless this process already runs under a
+    launcher.
+    """
+    accelerate_config_path(mode)  # validates the mode
+    return not is_launched() and (num_processes > 1 or mode in DEEPSPEED_MODES)
+
+
 def launch_command(
     mode: str,
     num_processes: int,
@@ -88,10 +101,11 @@ def launch_command(
     """The ``accelerate launch`` command that runs ``python -m rltrain.cli <argv>`` in ``num_processes`` ranks.
 
     ``argv`` is the CLI's own argument list (e.g. ``["train", "recipe.yaml"]``). Without a GPU,
-    ``--mixed_precision no`` overrides the config's bf16 (see the module docstring). ``main_process_port``
-    picks the rendezvous port (``0``: accelerate chooses a free one); by default accelerate uses 29500, or
-    a free port when that one is busy. Run it with :func:`environment_for_launch` merged into the
-    environment.
+    ``--mixed_precision no`` overrides the config's bf16 (see the module docstring: without it
+    transformers rejects ``TrainingArguments(bf16=False)`` against DeepSpeed's ``bf16.enabled``).
+    ``main_process_port`` picks the rendezvous port (``0``: accelerate chooses a free one); by default
+    accelerate uses 29500, or a free port when that one is busy. Run it with
+    :func:`environment_for_launch` merged into the environment.
     """
     config = accelerate_config_path(mode)
     if isinstance(num_processes, bool) or not isinstance(num_processes, int) or num_processes < 1:
@@ -118,13 +132,19 @@ def launch_command(
 def environment_for_launch() -> dict[str, str]:
     """Environment additions for the launched ranks (merge into ``os.environ`` for the launch).
 
-    Without a GPU: ``DS_ACCELERATOR=cpu`` so DeepSpeed picks its CPU accelerator (gloo communication)
-    without probing for devices. Values already set by the user win, so nothing is returned for them.
+    * ``PYTHONPATH``: the directory holding the ``rltrain`` package is put first (when not already
+      listed) so ``-m rltrain.cli`` imports this checkout in every rank, whatever the working directory.
+    * Without a GPU: ``DS_ACCELERATOR=cpu`` so DeepSpeed picks its CPU accelerator (gloo communication)
+      without probing for devices; a value the user already set wins (nothing is returned for it).
     """
     env: dict[str, str] = {}
-    if not has_gpu():
+    package_root = str(Path(__file__).resolve().parents[1])
+    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if package_root not in python_path:
+        env["PYTHONPATH"] = os.pathsep.join([package_root, *python_path])
+    if not has_gpu() and "DS_ACCELERATOR" not in os.environ:
         env["DS_ACCELERATOR"] = "cpu"
-    return {key: value for key, value in env.items() if key not in os.environ}
+    return env
 
 
 def _deepspeed_requested() -> bool:
@@ -186,7 +206,7 @@ def apply_cpu_deepspeed_shim() -> bool:
     setattr(_prepare_backend, _SHIM_MARKER, True)
     PartialState._prepare_backend = _prepare_backend  # type: ignore[method-assign]
 
-    if PartialState._shared_state and getattr(PartialState(), "backend", None) is None and is_launched():
+    if PartialState._shared_state.get("backend", "unset") is None and is_launched():
         logger.warning(
             "apply_cpu_deepspeed_shim() ran after accelerate's PartialState was created; that state still "
             "describes a one-process world until it is reset (TrainingArguments resets it)."
@@ -219,23 +239,30 @@ def teardown() -> None:
        default group (it also drops DeepSpeed's cached group handles), else through ``torch.distributed``.
     3. Resets accelerate's shared state so nothing later in the process uses the destroyed groups.
 
-    Why: with gloo, a collective still in flight (or still being released by gloo's worker thread)
-    when the interpreter shuts down frees tensors owned by Python from that thread; taking the GIL
-    during interpreter finalisation ends the thread inside a ``noexcept`` C++ destructor and
+    Why: with gloo, a collective still in flight when the interpreter shuts down is finished and freed
+    by gloo's worker thread, which then releases tensors owned by Python; taking the GIL during
+    interpreter finalisation ends that thread inside a ``noexcept`` C++ destructor and
     ``std::terminate`` aborts the rank ("terminate called without an active exception", exit -6) even
-    though training finished. Draining every group first removes that race.
+    though training finished. Destroying the groups does not stop those threads here (DeepSpeed's
+    ZeRO-3 hooks keep the model, and with it the groups, alive until exit), so the barriers, which
+    leave the worker threads idle before the interpreter starts shutting down, are the actual fix.
 
-    Call it on the success path only: after an exception the other ranks may never reach the barrier
-    (the launcher stops them when one rank fails). Safe to call when nothing was initialised, and twice.
+    Called while an exception is propagating (e.g. from a ``finally:`` block), it skips the barriers:
+    the other ranks may be blocked in a collective and never reach them, and waiting would keep this
+    rank alive, so the launcher would not notice the failure and stop the others. The exit status is
+    non-zero on that path anyway. Safe to call when nothing was initialised, and twice.
     """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        try:
-            for group in _member_process_groups():
-                dist.barrier(group=group)
-        except Exception as exc:  # a peer already failed; still release our resources
-            logger.warning("barrier before teardown failed: %s", exc)
+        if sys.exc_info()[0] is not None:
+            logger.info("teardown while an exception propagates: destroying process groups without barriers")
+        else:
+            try:
+                for group in _member_process_groups():
+                    dist.barrier(group=group)
+            except Exception as exc:  # a peer already failed; still release our resources
+                logger.warning("barrier before teardown failed: %s", exc)
         try:
             if "deepspeed" in sys.modules:
                 from deepspeed import comm as ds_comm
@@ -251,3 +278,39 @@ def teardown() -> None:
 
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
+
+
+def _report_rank() -> int:
+    """``python -m rltrain.distributed`` under a launcher: print what accelerate sees in each rank.
+
+    Applies the shim, builds the accelerate state, sums the ranks over the process group (checks that
+    communication works) and tears down. A quick check of a launch setup without loading a model.
+    """
+    import json
+
+    import torch
+    from accelerate import Accelerator
+
+    shim = apply_cpu_deepspeed_shim()
+    accelerator = Accelerator()
+    state = accelerator.state
+    total = accelerator.reduce(torch.tensor([state.process_index], device=accelerator.device), "sum")
+    expected = state.num_processes * (state.num_processes - 1) // 2
+    report = {
+        "rank": state.process_index,
+        "num_processes": state.num_processes,
+        "distributed_type": str(state.distributed_type),
+        "backend": state.backend,
+        "device": str(accelerator.device),
+        "mixed_precision": state.mixed_precision,
+        "cpu_deepspeed_shim": shim,
+        "rank_sum_ok": int(total.item()) == expected,
+    }
+    sys.stdout.write(json.dumps(report) + "\n")  # one write: lines of concurrent ranks stay whole
+    sys.stdout.flush()
+    teardown()
+    return 0 if report["rank_sum_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_report_rank())

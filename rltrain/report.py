@@ -27,9 +27,9 @@ def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("stage", "kind", "steps", "metric", "held-out before", "held-out after", "change",
+    for column in ("stage", "kind", "steps", "held-out metric", "before", "after", "change",
                    "reward first", "reward last", "train s"):
-        table.add_column(column, justify="left" if column in ("stage", "kind", "metric") else "right")
+        table.add_column(column, justify="left" if column in ("stage", "kind", "held-out metric") else "right")
     for s in summaries:
         before, after = s.get("eval_before"), s.get("eval_after")
         metric = (after or before or {}).get("metric", "-")
@@ -48,4 +48,7 @@ def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "
             _reward(s.get("last_reward")),
             f"{s.get('train_seconds', 0):.0f}",
         )
-    (console or Console()).print(table)
+    console = console or Console(stderr=True)
+    if not console.is_terminal:  # logs and CI: wide enough that no cell is cut
+        console = Console(file=console.file, width=max(console.width, 130))
+    console.print(table)

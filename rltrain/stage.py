@@ -30,15 +30,6 @@ WORKER_ENV = "RLTRAIN_WORKER"
 """Set in ranks launched by :func:`launch_training`: they only train."""
 
 
-def needs_launcher(recipe: Recipe) -> bool:
-    return recipe.distributed.mode != "single" or recipe.distributed.num_processes > 1
-
-
-def is_launched_rank() -> bool:
-    """True inside a rank started by a launcher (ours, or ``accelerate launch``/``torchrun`` by hand)."""
-    return os.environ.get(WORKER_ENV) == "1" or int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
 def resolved_recipe(recipe: Recipe) -> dict[str, Any]:
     """The recipe as plain data with input paths made absolute, for ``<output_dir>/recipe.yaml``."""
     raw = recipe.model_dump(mode="json", exclude={"base_dir"})
@@ -140,7 +131,10 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any
         eval_before = evaluate_model(recipe, None, recipe.model.name_or_path)
         _write(summary_path, {**previous, "eval_before": eval_before})
 
-    result = launch_training(recipe, resume) if needs_launcher(recipe) else _train_here(recipe, resume)
+    from rltrain.distributed import needs_launcher
+
+    launch = needs_launcher(recipe.distributed.mode, recipe.distributed.num_processes)
+    result = launch_training(recipe, resume) if launch else _train_here(recipe, resume)
 
     eval_after = None
     if recipe.eval and not result.interrupted:

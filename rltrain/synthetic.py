@@ -21,17 +21,24 @@ def arithmetic(
     max_a: int = 99,
     max_b: int = 99,
     ops: str = "+",
+    skip_reasoning: float = 0.0,
 ) -> list[Row]:
     """Distinct problems ``a <op> b`` with ``0 <= a <= max_a`` and ``0 <= b <= max_b``.
 
-    The reasoning spells the sum column by column (``47+38: 7+8=15, carry 1; 4+3+1=8``) so that a
-    small model can learn the procedure, and sampled completions are wrong often enough at a cold
-    start for outcome rewards to have something to fix.
+    The reasoning spells the sum column by column (``47+38: 7+8=15; 4+3+1=8. 47+38=85``) so that a
+    small model can learn the procedure. ``skip_reasoning`` is the share of ``solution`` targets (for
+    cold-start SFT) that close the thinking at once and state the answer without working it out, as an
+    uneven distilled cold start would. A small model imitating such data answers directly part of the
+    time and is then mostly wrong: a mistake the outcome reward sees and RL can remove by learning to
+    think first.
     """
+    if not 0.0 <= skip_reasoning <= 1.0:
+        raise ValueError(f"synthetic arithmetic: skip_reasoning must be within [0, 1], got {skip_reasoning}")
     for op in ops:
         if op not in "+-":
             raise ValueError(f"synthetic arithmetic: op {op!r} not supported; use '+' and/or '-'")
     rng = random.Random(seed)
+    skip_rng = random.Random(seed + 1)  # separate stream: the problems do not depend on skip_reasoning
     space = (max_a + 1) * (max_b + 1) * len(ops)
     if size > space:
         raise ValueError(f"synthetic arithmetic: size={size} exceeds the {space} distinct problems")
@@ -43,19 +50,21 @@ def arithmetic(
             continue
         seen.add((a, b, op))
         value = a + b if op == "+" else a - b
+        reasoning = "" if skip_rng.random() < skip_reasoning else _reasoning(a, b, op)
         rows.append(
             {
                 "problem": f"What is {a}{op}{b}?",
                 "answer": str(value),
-                "solution": f"{_reasoning(a, b, op, value)}</think>\n\\boxed{{{value}}}",
+                "solution": f"{reasoning}</think>\n\\boxed{{{value}}}",
             }
         )
     return rows
 
 
-def _reasoning(a: int, b: int, op: str, value: int) -> str:
+def _reasoning(a: int, b: int, op: str) -> str:
+    """The column-by-column working of ``a <op> b``."""
     if op == "-":
-        return f"{a}-{b}={value}"
+        return f"{a}-{b}={a - b}"
     steps, carry = [], 0
     da, db = str(a)[::-1], str(b)[::-1]
     for i in range(max(len(da), len(db))):
@@ -65,7 +74,7 @@ def _reasoning(a: int, b: int, op: str, value: int) -> str:
         term = f"{x}+{y}" + (f"+{carry}" if carry else "")
         carry = total // 10
         steps.append(f"{term}={total}")
-    return f"{a}+{b}: " + "; ".join(steps) + f". {a}+{b}={value}"
+    return f"{a}+{b}: " + "; ".join(steps) + f". {a}+{b}={a + b}"
 
 
 TASKS: dict[str, Callable[..., list[Row]]] = {"arithmetic": arithmetic}
