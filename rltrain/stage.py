@@ -84,11 +84,12 @@ def launch_training(recipe: Recipe, resume: str | bool | None) -> TrainResult:
 
 
 def _forward(launcher_pid: int, signum: int) -> None:
-    """Send a stop request to the training ranks (the launcher's descendants)."""
+    """Send a stop request to the training ranks: the launcher's children (accelerate runs the
+    elastic agent in the launcher process itself), not their own helpers such as verifier workers."""
     import psutil
 
     try:
-        ranks = psutil.Process(launcher_pid).children(recursive=True)
+        ranks = psutil.Process(launcher_pid).children(recursive=False)
     except psutil.NoSuchProcess:
         return
     for rank in ranks:
