@@ -180,7 +180,9 @@ def measure(runs: int, timeout: float, verbose: bool) -> dict[str, dict[str, flo
 
 
 def report(results: dict[str, dict[str, float]]) -> None:
-    header = f"{'variant':<10} {'runs':>5} {'aborts':>7} {'abort rate':>11} {'terminate msg':>14} {'s/run':>6}"
+    header = (
+        f"{'variant':<10} {'runs':>5} {'aborts':>7} {'abort rate':>11} {'terminate msg':>14} {'s/run':>6}"
+    )
     print(header)
     print("-" * len(header))
     rates = {}
