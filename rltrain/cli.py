@@ -86,8 +86,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
             overrides.append(f"{key}={value}")
     if args.greedy:
         overrides.append("eval.greedy=true")
-    recipe = load_recipe(args.recipe, overrides)
-    model = args.model
+    target = Path(args.target)
+    if target.is_dir():  # `rltrain eval MODEL_DIR --recipe R.yaml`
+        if not args.recipe:
+            raise RecipeError(f"{target} is a model directory: also pass --recipe R.yaml for data, rewards and eval settings")
+        if args.model:
+            raise RecipeError("give the model either as the first argument or with --model, not both")
+        recipe_path, model = args.recipe, str(target)
+    else:
+        recipe_path, model = args.target, args.model
+    recipe = load_recipe(recipe_path, overrides)
     result = evaluate_model(recipe, str(Path(model).resolve()) if model else None, model or recipe.model.name_or_path)
     output = Path(args.output) if args.output else Path(recipe.output_dir) / "eval.json"
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("eval", help="held-out accuracy with a recipe's rewards", description="Sample completions for held-out prompts and score them with the recipe's rewards; prints and writes JSON.")
-    p.add_argument("recipe", help="recipe YAML file (data, rewards and eval settings)")
+    p.add_argument("target", metavar="RECIPE_OR_MODEL", help="recipe YAML file, or a model directory (then pass --recipe)")
+    p.add_argument("--recipe", help="recipe giving data, rewards and eval settings when RECIPE_OR_MODEL is a model")
     p.add_argument("--model", help="model directory to evaluate instead of the recipe's model")
     p.add_argument("--num-samples", type=int, help="completions per prompt (eval.num_samples)")
     p.add_argument("--num-prompts", type=int, help="held-out prompts (eval.num_prompts)")
