@@ -53,12 +53,10 @@ class MetricsLogger(TrainerCallback):
                 self.last = json.loads(kept[-1])
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not _is_main(state) or not logs:
+        if not _is_main(state) or not logs or "train_runtime" in logs:  # the last is the run's aggregate
             return
         record = {"step": state.global_step, "epoch": state.epoch, "time": round(time.monotonic() - self.start, 3)}
         record.update({k: v for k, v in logs.items() if isinstance(v, (int, float)) and not math.isnan(float(v))})
-        if "train_runtime" in logs:  # the end-of-training aggregate, not a step
-            return
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         if self.first is None:

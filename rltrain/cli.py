@@ -57,9 +57,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from rltrain.pipeline import run_pipeline
+    from rltrain.stage import exit_status
 
     summaries = run_pipeline(args.pipeline, args.set, console=_console())
-    return 75 if summaries and summaries[-1].get("interrupted") else 0
+    return exit_status(summaries[-1]) if summaries else 0
 
 
 def cmd_init_tiny(args: argparse.Namespace) -> int:

@@ -51,11 +51,10 @@ def save_resolved(recipe: Recipe) -> Path:
     return path
 
 
-def launch_training(recipe: Recipe, resume: str | bool | None) -> TrainResult:
-    """Run the ranks under ``accelerate launch`` and wait; return rank 0's result."""
+def launch_training(recipe: Recipe, recipe_file: Path, resume: str | bool | None) -> TrainResult:
+    """Run the ranks under ``accelerate launch`` on ``recipe_file`` and wait; return rank 0's result."""
     from rltrain.distributed import environment_for_launch, launch_command
 
-    recipe_file = save_resolved(recipe)
     argv = ["train", str(recipe_file)]
     if resume is True:
         argv.append("--resume")
@@ -133,9 +132,13 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any
         _write(summary_path, {**previous, "eval_before": eval_before})
 
     from rltrain.distributed import needs_launcher
+    from rltrain.trainer import train_process
 
-    launch = needs_launcher(recipe.distributed.mode, recipe.distributed.num_processes)
-    result = launch_training(recipe, resume) if launch else _train_here(recipe, resume)
+    recipe_file = save_resolved(recipe)
+    if needs_launcher(recipe.distributed.mode, recipe.distributed.num_processes):
+        result = launch_training(recipe, recipe_file, resume)
+    else:
+        result = train_process(recipe, resume)
 
     eval_after = None
     if recipe.eval and not result.interrupted:
@@ -162,13 +165,6 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any
     }
     _write(summary_path, summary)
     return summary
-
-
-def _train_here(recipe: Recipe, resume: str | bool | None) -> TrainResult:
-    from rltrain.trainer import train_process
-
-    save_resolved(recipe)
-    return train_process(recipe, resume)
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
