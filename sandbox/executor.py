@@ -1,0 +1,273 @@
+"""``Sandbox``: run one program, isolated, under limits; compile once per source for compiled languages.
+
+One call is one process tree::
+
+    [sh: join run cgroups] → prlimit (rlimits) → bwrap (namespaces, mounts, seccomp) → program
+
+and :func:`sandbox.process.supervise` streams its output and kills it at the wall-clock limit. The
+program's source is written to a fresh host directory bound read-only at ``/box``; nothing the
+program creates is ever read back by the host except its stdout and stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Self
+
+from sandbox.cgroups import RunCgroup, run_cgroup_base
+from sandbox.errors import SandboxError
+from sandbox.isolation import IsolationReport, bwrap_argv, require
+from sandbox.languages import Language, get_language
+from sandbox.limits import MIB, Limits
+from sandbox.process import Supervised, supervise
+from sandbox.result import ExecResult, Status
+from sandbox.seccomp import Policy, filter_fd
+
+#: Largest source accepted, in bytes.
+MAX_SOURCE_BYTES = 1 * MIB
+#: Largest stdin accepted, in bytes.
+MAX_STDIN_BYTES = 64 * MIB
+_MEMORY_MARKERS = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory", b"out of memory")
+#: cgroup memory headroom over ``memory_mb``: tmpfs pages are charged to the run too.
+_CGROUP_HEADROOM_MB = 32
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+class Sandbox:
+    """Runs untrusted programs. Thread-safe: one instance serves any number of concurrent runs.
+
+    ``isolation`` is ``"bwrap+seccomp"`` (default; refuses to start if the self-test fails) or
+    ``"unsafe-none"`` (no isolation, for trusted code on machines without user namespaces).
+    ``cgroups`` uses per-run cgroups when the hierarchy is writable (``"auto"``), never (``"off"``),
+    or requires them (``"on"``).
+    """
+
+    def __init__(self, *, isolation: str = "bwrap+seccomp", limits: Limits | None = None, cgroups: str = "auto",
+                 work_dir: str | Path | None = None) -> None:
+        self.report: IsolationReport = require(isolation)
+        self.isolation = isolation
+        self.limits = limits or Limits()
+        if cgroups not in ("auto", "on", "off"):
+            raise SandboxError(f"cgroups={cgroups!r}: use 'auto', 'on' or 'off'")
+        self._cgroup_base = None if cgroups == "off" else run_cgroup_base()
+        if cgroups == "on" and self._cgroup_base is None:
+            raise SandboxError("cgroups='on' but no writable cgroup v1 pids/memory hierarchy here; use cgroups='auto'")
+        self._prlimit = shutil.which("prlimit")
+        if self._prlimit is None:
+            raise SandboxError("prlimit (util-linux) not found: install util-linux")
+        self._owned_dir = work_dir is None
+        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="rltrain-sandbox-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._compile_lock = threading.Lock()
+        self._compile_locks: dict[str, threading.Lock] = {}
+        self._compiled: dict[str, ExecResult | Path] = {}
+
+    # -- public API ---------------------------------------------------------------------------------
+
+    @property
+    def cgroups(self) -> bool:
+        return self._cgroup_base is not None
+
+    def run(self, code: str, language: str, *, stdin: str | bytes = "", limits: Limits | None = None) -> ExecResult:
+        """Run ``code`` once. Program failures come back as a status; bad arguments raise SandboxError."""
+        lang = get_language(language)
+        limits = limits or self.limits
+        source = self._check_source(code)
+        data = stdin.encode() if isinstance(stdin, str) else bytes(stdin)
+        if len(data) > MAX_STDIN_BYTES:
+            raise SandboxError(f"stdin is {len(data)} bytes; the limit is {MAX_STDIN_BYTES}")
+        if lang.compiled:
+            built = self.compile(code, lang.name, limits=limits)
+            if isinstance(built, ExecResult):
+                return built
+            return self.execute_files(lang, {lang.artifact: built}, stdin=data, limits=limits)
+        return self.execute_files(lang, {lang.source_name: source}, stdin=data, limits=limits)
+
+    def compile(self, code: str, language: str, *, limits: Limits | None = None) -> Path | ExecResult:
+        """The compiled artifact for ``code`` (cached by source hash), or the failed compile's result."""
+        lang = get_language(language)
+        limits = limits or self.limits
+        if not lang.compiled:
+            raise SandboxError(f"{lang.name} is not a compiled language")
+        source = self._check_source(code)
+        key = hashlib.sha256(b"\0".join([lang.name.encode(), *(p.encode() for p in lang.compile), source])).hexdigest()
+        with self._compile_lock:
+            lock = self._compile_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key in self._compiled:
+                return self._compiled[key]
+            out = self.work_dir / "build" / key
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            compile_limits = Limits(
+                wall_s=limits.compile_wall_s, memory_mb=limits.compile_memory_mb, output_bytes=64 * 1024,
+                tmp_mb=256, file_mb=256, open_files=256, tasks=64,
+            )
+            result = self.execute_files(lang, {lang.source_name: source}, stdin=b"", limits=compile_limits,
+                                        command=lang.compile_argv(), out=out, policy="compile")
+            artifact = out / lang.artifact
+            if result.status is Status.OK and artifact.is_file() and not artifact.is_symlink():
+                built: Path | ExecResult = artifact
+            else:
+                status = Status.SANDBOX_ERROR if result.status is Status.SANDBOX_ERROR else Status.COMPILE_ERROR
+                built = ExecResult(status=status, exit_code=result.exit_code, signal=result.signal, stdout=result.stdout,
+                                   stderr=result.stderr, wall_ms=result.wall_ms, cpu_ms=result.cpu_ms,
+                                   peak_memory_kb=result.peak_memory_kb, truncated=result.truncated)
+            if built is not None and not (isinstance(built, ExecResult) and built.status is Status.SANDBOX_ERROR):
+                self._compiled[key] = built
+            return built
+
+    def close(self) -> None:
+        """Remove the build cache and scratch directories this instance created."""
+        if self._owned_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _check_source(code: str) -> bytes:
+        if not isinstance(code, str):
+            raise SandboxError(f"code must be a string, got {type(code).__name__}")
+        source = code.encode("utf-8", errors="surrogatepass")
+        if len(source) > MAX_SOURCE_BYTES:
+            raise SandboxError(f"source is {len(source)} bytes; the limit is {MAX_SOURCE_BYTES}")
+        return source
+
+    def execute_files(
+        self, lang: Language, files: dict[str, bytes | Path], *, stdin: bytes, limits: Limits, entry: str | None = None,
+        command: list[str] | None = None, out: Path | None = None, policy: Policy = "run",
+    ) -> ExecResult:
+        """Run ``lang``'s command (or ``command``) over ``files`` placed read-only in ``/box``.
+
+        ``files`` maps names to content, or to a host file to copy (a compiled artifact); ``entry``
+        names the file to start; ``out`` (compile steps) is a host directory bound writable at ``/out``.
+        """
+        for name in files:
+            if "/" in name or name in ("", ".", ".."):
+                raise SandboxError(f"file name {name!r} must be a plain name (it is placed in /box)")
+        command = command or lang.run_argv(entry)
+        with ExitStack() as stack:
+            box = Path(tempfile.mkdtemp(prefix="box-", dir=self.work_dir))
+            stack.callback(shutil.rmtree, box, True)
+            for name, content in files.items():
+                if isinstance(content, Path):
+                    shutil.copyfile(content, box / name)
+                    os.chmod(box / name, 0o555)
+                else:
+                    (box / name).write_bytes(content)
+                    os.chmod(box / name, 0o444)
+            os.chmod(box, 0o555)
+            stack.callback(os.chmod, box, 0o755)
+            prlimit = [
+                self._prlimit, f"--as={limits.memory_mb * MIB}", f"--cpu={limits.cpu_limit_s}",
+                f"--fsize={limits.file_mb * MIB}", f"--nofile={limits.open_files}", "--core=0", "--",
+            ]
+            cgroup = None
+            if self._cgroup_base is not None:
+                cgroup = RunCgroup.create(self._cgroup_base, memory_bytes=(limits.memory_mb + limits.tmp_mb + _CGROUP_HEADROOM_MB) * MIB,
+                                          tasks=limits.tasks)
+                stack.callback(cgroup.remove)
+                stack.callback(cgroup.kill_all)
+            if self.isolation == "unsafe-none":
+                argv = [*prlimit, *self._unsafe_command(command, box, out)]
+                sup = supervise(argv, stdin=stdin, wall_s=limits.wall_s, output_bytes=limits.output_bytes)
+                return self._classify(sup, None, cgroup, limits)
+            seccomp_fd = filter_fd(policy)
+            stack.callback(os.close, seccomp_fd)
+            status_r, status_w = os.pipe()
+            stack.callback(os.close, status_r)
+            try:
+                argv = bwrap_argv(self.report.bwrap or "bwrap", box=box, out=out, mounts=lang.mounts,
+                                  tmp_bytes=limits.tmp_mb * MIB, seccomp_fd=seccomp_fd, status_fd=status_w, command=command)
+                if cgroup is not None:
+                    argv = cgroup.join_command() + prlimit + argv
+                else:
+                    argv = prlimit + argv
+                sup = supervise(argv, stdin=stdin, wall_s=limits.wall_s, output_bytes=limits.output_bytes,
+                                pass_fds=(seccomp_fd, status_w))
+            finally:
+                os.close(status_w)
+            status = _read_status(status_r)
+            return self._classify(sup, status, cgroup, limits)
+
+    @staticmethod
+    def _unsafe_command(command: list[str], box: Path, out: Path | None) -> list[str]:
+        mapping = {"/box": str(box), "/out": str(out) if out else "/out"}
+        return [next((arg.replace(k, v, 1) for k, v in mapping.items() if arg.startswith(k)), arg) for arg in command]
+
+    @staticmethod
+    def _classify(sup: Supervised, status: dict | None, cgroup: RunCgroup | None, limits: Limits) -> ExecResult:
+        usage = cgroup.usage() if cgroup is not None else None
+        exit_code, sig = sup.returncode, None
+        common = {
+            "stdout": _decode(sup.stdout), "stderr": _decode(sup.stderr), "wall_ms": round(sup.wall_s * 1000, 2),
+            "cpu_ms": round(usage.cpu_ms, 2) if usage and usage.cpu_ms is not None else None,
+            "peak_memory_kb": usage.peak_memory_kb if usage else None, "truncated": sup.output_capped,
+        }
+        if status is not None:
+            if "child-pid" not in status:  # bwrap never started the program
+                if sup.timed_out:
+                    return ExecResult(Status.TIMEOUT, None, signal.SIGKILL, **common)
+                return ExecResult(Status.SANDBOX_ERROR, exit_code, None, **common)
+            exit_code = status.get("exit-code", exit_code)
+        if exit_code is not None and exit_code < 0:
+            sig, exit_code = -exit_code, None
+        elif exit_code is not None and exit_code > 128 and status is not None:
+            sig = exit_code - 128  # bwrap reports a signal death as 128 + signal
+        if sup.timed_out:
+            return ExecResult(Status.TIMEOUT, exit_code, sig or signal.SIGKILL, **common)
+        if sup.output_capped:
+            return ExecResult(Status.OUTPUT_LIMIT, exit_code, sig, **common)
+        if sig == signal.SIGXCPU:
+            return ExecResult(Status.TIMEOUT, exit_code, sig, **common)
+        if exit_code == 0 and sig is None:
+            return ExecResult(Status.OK, 0, None, **common)
+        memory_hit = (usage is not None and usage.memory_limit_hit and sig == signal.SIGKILL) or any(
+            marker in sup.stderr for marker in _MEMORY_MARKERS)
+        if memory_hit:
+            return ExecResult(Status.MEMORY_LIMIT, exit_code, sig, **common)
+        return ExecResult(Status.RUNTIME_ERROR, exit_code, sig, **common)
+
+
+def _read_status(fd: int) -> dict:
+    """Merge the JSON documents bwrap wrote to its status fd (``child-pid``, then ``exit-code``)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    merged: dict = {}
+    decoder = json.JSONDecoder()
+    text = b"".join(chunks).decode(errors="replace")
+    pos = 0
+    while pos < len(text):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break
+        if isinstance(doc, dict):
+            merged.update(doc)
+    return merged
