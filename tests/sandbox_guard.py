@@ -67,7 +67,7 @@ class Guard:
         return strays
 
     def exit(self) -> None:
-        for controller, parent in self.original.items():
+        for parent in self.original.values():
             try:
                 (parent / "cgroup.procs").write_text(str(os.getpid()))
             except OSError:

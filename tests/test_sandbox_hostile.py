@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import textwrap
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
