@@ -10,7 +10,14 @@ TORCH_SPEC ?= torch==2.13.0
 SMOKE_OUT ?= runs/smoke
 BIN := $(VENV)/bin
 
-.PHONY: setup smoke test test-fast clean
+.PHONY: setup system-deps smoke test test-fast clean
+
+# The code sandbox needs bubblewrap (and libseccomp2, g++, prlimit, present on Debian/Ubuntu images).
+system-deps:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 g++ >/dev/null; \
+	  else echo "the code sandbox needs bubblewrap: sudo apt-get install bubblewrap" >&2; exit 1; fi; }
 
 $(BIN)/rltrain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +26,7 @@ $(BIN)/rltrain: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(BIN)/rltrain
 
-setup: $(BIN)/rltrain
+setup: system-deps $(BIN)/rltrain
 
 smoke: setup
 	$(BIN)/rltrain pipeline recipes/smoke/pipeline.yaml --set output_dir=$(SMOKE_OUT)

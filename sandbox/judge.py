@@ -12,7 +12,8 @@ Two kinds of test:
   ``"assert add(1, 2) == 3"``: the value is computed in the sandbox by a trusted shim
   (:mod:`sandbox.harness`), encoded with exact built-in types, and compared here; the expected value
   never enters the sandbox. An assert that is not ``EXPR == LITERAL`` (``assert is_odd(3)``) is
-  evaluated inside and must yield exactly ``True``: weaker, because its expected value is no secret.
+  evaluated inside and its value must be a truthy *plain* value (``True``, a non-empty list …): weaker,
+  because the expected outcome is no secret.
 
 Each test runs in its own process with its own limits, so one timeout costs one test, not the sample;
 a run that ends in ``sandbox_error`` makes the whole judgement ``sandbox_error`` (the caller should
@@ -52,11 +53,13 @@ EXCERPT_CHARS = 300
 class Test:
     """One test case: stdin/stdout (``input``/``output``) or a Python call (``expr``/``expected``)."""
 
+    __test__ = False  # not a pytest class
+
     input: str = ""
     output: str | None = None
     expr: str | None = None
     expected: Any = None
-    #: For asserts evaluated inside the sandbox: the value must be exactly ``True``.
+    #: For asserts evaluated inside the sandbox: the value must be a truthy plain value.
     truthy: bool = False
     #: This test's wall-clock limit in seconds (default: the judge's limits).
     wall_s: float | None = None
@@ -186,11 +189,21 @@ def values_match(got: Any, want: Any, *, float_tolerance: float | None = None) -
     return got == want
 
 
+def _plain_truthy(encoded: Any) -> bool:
+    """Python truthiness of an encoded plain value (objects with a custom ``__bool__`` never get here)."""
+    if isinstance(encoded, dict):
+        inner = next(iter(encoded.values()))
+        return bool(inner) if isinstance(inner, list) else True  # set/dict items; big ints, nan, inf are truthy
+    return bool(encoded)
+
+
 # -- judging ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class TestResult:
     """One test's verdict with the run's status, time and output excerpts."""
+
+    __test__ = False  # not a pytest class
 
     verdict: Verdict
     status: str | None = None
@@ -323,6 +336,5 @@ class Judge:
             got = json.loads(reported)
         except json.JSONDecodeError:
             return TestResult("wrong_answer", **_excerpt(run))
-        want = True if test.truthy else encode_value(test.expected)
-        ok = got is True if test.truthy else values_match(got, want, float_tolerance=tol)
+        ok = _plain_truthy(got) if test.truthy else values_match(got, encode_value(test.expected), float_tolerance=tol)
         return TestResult("accepted" if ok else "wrong_answer", **_excerpt(run))

@@ -120,3 +120,13 @@ def guard():
         yield g
     finally:
         g.exit()
+
+
+@pytest.fixture(scope="session")
+def sandbox_available() -> None:
+    """Skip (fail under CI) when this machine cannot isolate programs."""
+    from sandbox import self_test
+
+    report = self_test()
+    if report.level != "bwrap+seccomp":
+        require_or_skip(f"no isolation here: {report.detail}")
