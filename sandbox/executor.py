@@ -18,6 +18,7 @@ import shutil
 import signal
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Self
@@ -72,6 +73,7 @@ class Sandbox:
         self._compile_lock = threading.Lock()
         self._compile_locks: dict[str, threading.Lock] = {}
         self._compiled: dict[str, ExecResult | Path] = {}
+        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-cgroup-reaper")
 
     # -- public API ---------------------------------------------------------------------------------
 
@@ -130,6 +132,7 @@ class Sandbox:
 
     def close(self) -> None:
         """Remove the build cache and scratch directories this instance created."""
+        self._reaper.shutdown(wait=True)
         if self._owned_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
@@ -181,7 +184,8 @@ class Sandbox:
             if self._cgroup_base is not None:
                 cgroup = RunCgroup.create(self._cgroup_base, memory_bytes=(limits.memory_mb + limits.tmp_mb + _CGROUP_HEADROOM_MB) * MIB,
                                           tasks=limits.tasks)
-                stack.callback(cgroup.remove)
+                # rmdir waits until the kernel released the run's tasks: off the critical path.
+                stack.callback(self._reaper.submit, cgroup.remove)
                 stack.callback(cgroup.kill_all)
             if self.isolation == "unsafe-none":
                 argv = [*prlimit, *self._unsafe_command(command, box, out)]

@@ -1,0 +1,83 @@
+"""A generated code task for the smoke pipeline: tiny stdin/stdout programs judged in the sandbox.
+
+Each row asks for a Python program that reads two integers and prints one result (their sum,
+difference, product or maximum). ``tests`` holds stdin/stdout cases (JSON) for the ``code_pass_rate``
+reward; ``solution`` is a cold-start target: ``</think>`` at once, then the program in a fenced block.
+A ``mistake_rate`` share of the targets hold the program of another kind, as a noisy distilled cold
+start would: a small model copies the confusion, and the sandbox's verdicts let RL remove it.
+
+:func:`with_programs` mixes such rows into another task's rows (``data.synthetic.code_share``) at
+seeded random positions, so one dataset trains math and code together as stage one does.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+Row = dict[str, Any]
+
+#: kind → (what the prompt asks, the program, the function it computes). Programs are short: the
+#: smoke pipeline's completions are 64 byte-level tokens.
+PROGRAMS: dict[str, tuple[str, str, Any]] = {
+    "sum": ("prints their sum", "print(sum(map(int,input().split())))", lambda a, b: a + b),
+    "difference": ("prints the first minus the second", "a,b=map(int,input().split());print(a-b)", lambda a, b: a - b),
+    "product": ("prints their product", "a,b=map(int,input().split());print(a*b)", lambda a, b: a * b),
+    "maximum": ("prints the larger one", "print(max(map(int,input().split())))", max),
+}
+
+
+def _kinds(kinds: str) -> list[str]:
+    names = [k.strip() for k in kinds.split(",") if k.strip()]
+    unknown = [k for k in names if k not in PROGRAMS]
+    if unknown or not names:
+        raise ValueError(f"synthetic programs: kinds {unknown or kinds!r} unknown; choose from {sorted(PROGRAMS)}")
+    return names
+
+
+def programs(size: int = 200, seed: int = 0, kinds: str = "sum,difference,product,maximum", tests: int = 3,
+             mistake_rate: float = 0.0) -> list[Row]:
+    """``size`` program-writing problems with ``tests`` hidden stdin/stdout cases each."""
+    if not 0.0 <= mistake_rate <= 1.0:
+        raise ValueError(f"synthetic programs: mistake_rate must be within [0, 1], got {mistake_rate}")
+    if tests < 1:
+        raise ValueError(f"synthetic programs: tests must be at least 1, got {tests}")
+    names = _kinds(kinds)
+    rng, mistakes = random.Random(seed + 5), random.Random(seed + 6)
+    rows: list[Row] = []
+    for _ in range(size):
+        kind = rng.choice(names)
+        ask, program, fn = PROGRAMS[kind]
+        cases = []
+        for _ in range(tests):
+            a, b = rng.randint(-50, 99), rng.randint(-50, 99)
+            cases.append({"input": f"{a} {b}\n", "output": f"{fn(a, b)}\n"})
+        if mistakes.random() < mistake_rate and len(names) > 1:
+            program = PROGRAMS[mistakes.choice([k for k in names if k != kind])][1]
+        rows.append({
+            "problem": f"Write a Python program that reads two integers and {ask}.",
+            "solution": f"</think>\n```python\n{program}\n```",
+            "tests": json.dumps(cases),
+        })
+    return rows
+
+
+def with_programs(rows: list[Row], *, share: float, seed: int, **program_params: Any) -> list[Row]:
+    """``rows`` with program rows mixed in so that they make up ``share`` of the result.
+
+    Every row gets every column (``None`` or empty where a column is the other task's), so that a
+    dataset can be built from the mixture.
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"synthetic: code_share must be within [0, 1), got {share}")
+    if share == 0.0:
+        return rows
+    n_code = round(len(rows) * share / (1.0 - share))
+    code = programs(size=n_code, seed=seed, **program_params)
+    columns = {key for row in rows + code for key in row}
+    empty = {key: [] if key in ("instruction_id_list", "kwargs") else None for key in columns}
+    slots = [True] * n_code + [False] * len(rows)
+    random.Random(seed + 7).shuffle(slots)
+    code_iter, other_iter = iter(code), iter(rows)
+    return [{**empty, **next(code_iter if is_code else other_iter)} for is_code in slots]
