@@ -1,13 +1,20 @@
-"""Per-run cgroups (v1 ``pids``, ``memory`` and, if mounted, ``cpuacct`` controllers) where this process may create them.
+"""Per-thread cgroup *slots* (v1 ``pids``, ``memory`` and, if mounted, ``cpuacct``) for sandboxed runs.
 
-A cgroup adds two guarantees that rlimits cannot give: a cap on the tasks of one run (threads
-included) and a memory cap on resident memory *and* tmpfs pages, with the peak usage read back
-exactly, as is the CPU time of every process of the run. Creating cgroups needs write access to the hierarchy (root on most machines; cluster nodes
-usually deny it): where that fails, runs go on with seccomp and rlimits only, and
-:func:`sandbox.isolation.self_test` reports it.
+A cgroup adds what rlimits cannot give: a cap on the tasks of a run (threads included), a memory cap
+on resident memory *and* tmpfs pages with the exact peak read back, and the CPU time of every
+process of the run.
 
-Run cgroups are created *under the cgroup this process is in*, so they nest inside whatever limit the
-caller already has (a SLURM job, or the guard cgroup the hostile-program tests run in), never beside it.
+Moving a process into a v1 cgroup waits for an RCU grace period (measured here: about 20 ms per
+run, as much as bubblewrap itself), so runs are never moved. Instead each thread that launches runs
+is moved once into a slot of its own (v1 places single threads through ``tasks``); the processes it
+starts are born in the slot. A thread runs one program at a time, so before each run the slot is
+emptied of anything a previous run left (the pid namespace normally took it down already), its
+limits are set and its counters (peak memory, failures, CPU time) reset.
+
+Slots are created *under the cgroup this process is in*, so they nest inside whatever limit the caller
+already has (a SLURM job, the guard cgroup of the hostile-program tests), never beside it. Creating
+cgroups needs write access to the hierarchy (root on most machines; cluster nodes usually deny it):
+without it, runs go on with seccomp and rlimits only, and :func:`sandbox.isolation.self_test` says so.
 Unified (v2-only) hierarchies are not driven yet; they are reported as unavailable.
 """
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,6 +32,8 @@ ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("pids", "memory")
 OPTIONAL_CONTROLLERS = ("cpuacct",)
 GROUP_NAME = "rltrain-sandbox"
+#: Tasks of the slot that are not the run: the launching thread and the stdin-writer thread it starts.
+_OWN_TASKS = 2
 
 
 def _own_path(controller: str) -> str | None:
@@ -39,9 +49,16 @@ def _own_path(controller: str) -> str | None:
     return None
 
 
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 @dataclass(frozen=True)
 class RunUsage:
-    """What a run's cgroup recorded."""
+    """What a slot recorded for one run."""
 
     peak_memory_kb: int
     cpu_ms: float | None
@@ -49,85 +66,121 @@ class RunUsage:
     tasks_limit_hit: bool
 
 
-class RunCgroup:
-    """One run's ``pids`` + ``memory`` cgroups; :meth:`join_script` puts the launcher into them."""
+class Slot:
+    """One thread's cgroups; :meth:`start_run` / :meth:`finish_run` bracket each program it launches."""
 
-    def __init__(self, dirs: dict[str, Path]) -> None:
+    def __init__(self, dirs: dict[str, Path], tid: int) -> None:
         self.dirs = dirs
+        self.tid = tid
+        self._events_before = 0
+        self._cpu_before = 0.0
 
-    @classmethod
-    def create(cls, base: dict[str, Path], *, memory_bytes: int, tasks: int) -> RunCgroup:
-        name = f"run-{uuid.uuid4().hex[:12]}"
-        dirs: dict[str, Path] = {}
-        try:
-            for controller, parent in base.items():
-                path = parent / name
-                path.mkdir()
-                dirs[controller] = path
-            (dirs["pids"] / "pids.max").write_text(str(tasks))
-            memory = dirs["memory"]
-            (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
-            swap = memory / "memory.memsw.limit_in_bytes"
-            if swap.exists():
-                swap.write_text(str(memory_bytes))
-        except OSError:
-            cls(dirs).remove()
-            raise
-        return cls(dirs)
-
-    def join_command(self) -> list[str]:
-        """A ``sh -c`` prefix that moves itself into the cgroups, then execs the rest of the argv."""
-        script = " && ".join(f'echo $$ > "{d}/cgroup.procs"' for d in self.dirs.values()) + ' && exec "$@"'
-        return ["/bin/sh", "-c", script, "sh"]
-
-    def usage(self) -> RunUsage:
+    def start_run(self, *, memory_bytes: int, tasks: int) -> None:
+        self.kill_strays()  # normally nothing: the previous run's pid namespace took everything down
         memory = self.dirs["memory"]
-        pids = self.dirs["pids"]
+        swap = memory / "memory.memsw.limit_in_bytes"
+        # memsw must stay >= the memory limit: raise them in an order that keeps it so.
+        if swap.exists() and _read_int(swap) < memory_bytes:
+            swap.write_text(str(memory_bytes))
+        (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+        if swap.exists():
+            swap.write_text(str(memory_bytes))
+        (memory / "memory.max_usage_in_bytes").write_text("0")
+        (memory / "memory.failcnt").write_text("0")
+        (self.dirs["pids"] / "pids.max").write_text(str(tasks + _OWN_TASKS))
+        self._events_before = _read_int(self.dirs["pids"] / "pids.events")
+        if "cpuacct" in self.dirs:
+            (self.dirs["cpuacct"] / "cpuacct.usage").write_text("0")
+        self._cpu_before = time.thread_time()
 
-        def read_int(path: Path) -> int:
-            try:
-                return int(path.read_text().split()[-1])
-            except (OSError, ValueError, IndexError):
-                return 0
-
-        return RunUsage(
-            peak_memory_kb=read_int(memory / "memory.max_usage_in_bytes") // 1024,
-            cpu_ms=read_int(self.dirs["cpuacct"] / "cpuacct.usage") / 1e6 if "cpuacct" in self.dirs else None,
-            memory_limit_hit=read_int(memory / "memory.failcnt") > 0,
-            tasks_limit_hit=read_int(pids / "pids.events") > 0,
+    def finish_run(self) -> RunUsage:
+        """The run's usage (CPU time net of the launching thread's own)."""
+        memory = self.dirs["memory"]
+        own_cpu_ms = (time.thread_time() - self._cpu_before) * 1000
+        cpu_ms = None
+        if "cpuacct" in self.dirs:
+            cpu_ms = max(0.0, _read_int(self.dirs["cpuacct"] / "cpuacct.usage") / 1e6 - own_cpu_ms)
+        usage = RunUsage(
+            peak_memory_kb=_read_int(memory / "memory.max_usage_in_bytes") // 1024,
+            cpu_ms=cpu_ms,
+            memory_limit_hit=_read_int(memory / "memory.failcnt") > 0,
+            tasks_limit_hit=_read_int(self.dirs["pids"] / "pids.events") > self._events_before,
         )
+        return usage
 
-    def kill_all(self) -> None:
-        """SIGKILL every task still in the run (a last resort; the pid namespace normally did it)."""
-        procs = self.dirs["pids"] / "cgroup.procs"
+    def strays(self) -> list[int]:
+        """Processes in the slot other than this one."""
+        try:
+            pids = [int(p) for p in (self.dirs["pids"] / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+        return [p for p in pids if p != os.getpid()]
+
+    def kill_strays(self) -> None:
+        """SIGKILL whatever a run left in the slot (a last resort behind the pid namespace)."""
         for _ in range(50):
-            try:
-                pids = [int(p) for p in procs.read_text().split()]
-            except OSError:
+            strays = self.strays()
+            if not strays:
                 return
-            if not pids:
-                return
-            for pid in pids:
+            for pid in strays:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             time.sleep(0.01)
 
-    def remove(self) -> None:
-        for path in self.dirs.values():
-            for _ in range(100):
+
+class SlotPool:
+    """Slots by thread, created on a thread's first run under ``base`` (one directory per controller)."""
+
+    def __init__(self, base: dict[str, Path]) -> None:
+        self.base = base
+        self._parents = {controller: path.parent for controller, path in base.items()}
+        self._lock = threading.Lock()
+        self._slots: dict[int, Slot] = {}
+        self._name = uuid.uuid4().hex[:8]
+
+    def current(self) -> Slot:
+        """The calling thread's slot (the thread is moved into it on first use)."""
+        tid = threading.get_native_id()
+        slot = self._slots.get(tid)
+        if slot is not None:
+            return slot
+        dirs: dict[str, Path] = {}
+        for controller, parent in self.base.items():
+            path = parent / f"slot-{self._name}-{tid}"
+            path.mkdir(exist_ok=True)
+            dirs[controller] = path
+        for path in dirs.values():
+            (path / "tasks").write_text(str(tid))
+        slot = Slot(dirs, tid)
+        with self._lock:
+            self._slots[tid] = slot
+        return slot
+
+    def close(self) -> None:
+        """Move the threads back where they were and remove the slots."""
+        with self._lock:
+            slots, self._slots = list(self._slots.values()), {}
+        for slot in slots:
+            slot.kill_strays()
+            for controller, path in slot.dirs.items():
                 try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:  # EBUSY while the last tasks are being reaped
-                    time.sleep(0.01)
+                    (self._parents[controller] / "tasks").write_text(str(slot.tid))
+                except OSError:
+                    pass  # the thread has exited
+                for _ in range(50):
+                    try:
+                        path.rmdir()
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        time.sleep(0.01)
 
 
 def run_cgroup_base(root: Path = ROOT) -> dict[str, Path] | None:
-    """Parent directories for run cgroups, or ``None`` where they cannot be created here."""
+    """Parent directories for slots, or ``None`` where cgroups cannot be created here."""
     base: dict[str, Path] = {}
     for controller in CONTROLLERS + OPTIONAL_CONTROLLERS:
         own = _own_path(controller)

@@ -2,9 +2,10 @@
 
 One call is one process tree::
 
-    [sh: join run cgroups] → prlimit (rlimits) → bwrap (namespaces, mounts, seccomp) → program
+    prlimit (rlimits) → bwrap (namespaces, mounts, seccomp) → program
 
-and :func:`sandbox.process.supervise` streams its output and kills it at the wall-clock limit. The
+started from a thread that sits in its own cgroup slot where cgroups are writable (see
+:mod:`sandbox.cgroups`), and :func:`sandbox.process.supervise` streams its output and kills it at the wall-clock limit. The
 program's source is written to a fresh host directory bound read-only at ``/box``; nothing the
 program creates is ever read back by the host except its stdout and stderr.
 """
@@ -23,7 +24,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Self
 
-from sandbox.cgroups import RunCgroup, run_cgroup_base
+from sandbox.cgroups import RunUsage, SlotPool, run_cgroup_base
 from sandbox.errors import SandboxError
 from sandbox.isolation import IsolationReport, bwrap_argv, require
 from sandbox.languages import Language, get_language
@@ -50,20 +51,23 @@ class Sandbox:
 
     ``isolation`` is ``"bwrap+seccomp"`` (default; refuses to start if the self-test fails) or
     ``"unsafe-none"`` (no isolation, for trusted code on machines without user namespaces).
-    ``cgroups`` uses per-run cgroups when the hierarchy is writable (``"auto"``), never (``"off"``),
-    or requires them (``"on"``).
+    ``cgroups`` uses cgroups when the hierarchy is writable (``"auto"``), never (``"off"``), or
+    requires them (``"on"``). ``max_parallel`` bounds the runs in flight at once when cgroups are used.
     """
 
     def __init__(self, *, isolation: str = "bwrap+seccomp", limits: Limits | None = None, cgroups: str = "auto",
-                 work_dir: str | Path | None = None) -> None:
+                 work_dir: str | Path | None = None, max_parallel: int = 32) -> None:
         self.report: IsolationReport = require(isolation)
         self.isolation = isolation
         self.limits = limits or Limits()
         if cgroups not in ("auto", "on", "off"):
             raise SandboxError(f"cgroups={cgroups!r}: use 'auto', 'on' or 'off'")
-        self._cgroup_base = None if cgroups == "off" else run_cgroup_base()
-        if cgroups == "on" and self._cgroup_base is None:
+        base = None if cgroups == "off" else run_cgroup_base()
+        if cgroups == "on" and base is None:
             raise SandboxError("cgroups='on' but no writable cgroup v1 pids/memory hierarchy here; use cgroups='auto'")
+        self._slots = SlotPool(base) if base is not None else None
+        #: Threads that launch runs when cgroups are used (each owns a cgroup slot).
+        self._launchers = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="sandbox-launch")
         self._prlimit = shutil.which("prlimit")
         if self._prlimit is None:
             raise SandboxError("prlimit (util-linux) not found: install util-linux")
@@ -73,13 +77,12 @@ class Sandbox:
         self._compile_lock = threading.Lock()
         self._compile_locks: dict[str, threading.Lock] = {}
         self._compiled: dict[str, ExecResult | Path] = {}
-        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-cgroup-reaper")
 
     # -- public API ---------------------------------------------------------------------------------
 
     @property
     def cgroups(self) -> bool:
-        return self._cgroup_base is not None
+        return self._slots is not None
 
     def run(self, code: str, language: str, *, stdin: str | bytes = "", limits: Limits | None = None) -> ExecResult:
         """Run ``code`` once. Program failures come back as a status; bad arguments raise SandboxError."""
@@ -132,7 +135,9 @@ class Sandbox:
 
     def close(self) -> None:
         """Remove the build cache and scratch directories this instance created."""
-        self._reaper.shutdown(wait=True)
+        self._launchers.shutdown(wait=True)
+        if self._slots is not None:
+            self._slots.close()
         if self._owned_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
@@ -159,11 +164,19 @@ class Sandbox:
 
         ``files`` maps names to content, or to a host file to copy (a compiled artifact); ``entry``
         names the file to start; ``out`` (compile steps) is a host directory bound writable at ``/out``.
+        With cgroups, the run is launched from one of this sandbox's own threads (each sits in its
+        cgroup slot, see :mod:`sandbox.cgroups`); otherwise from the calling thread.
         """
         for name in files:
             if "/" in name or name in ("", ".", ".."):
                 raise SandboxError(f"file name {name!r} must be a plain name (it is placed in /box)")
-        command = command or lang.run_argv(entry)
+        args = (lang, files, stdin, limits, command or lang.run_argv(entry), out, policy)
+        if self._slots is None:
+            return self._execute(*args)
+        return self._launchers.submit(self._execute, *args).result()
+
+    def _execute(self, lang: Language, files: dict[str, bytes | Path], stdin: bytes, limits: Limits,
+                 command: list[str], out: Path | None, policy: Policy) -> ExecResult:
         with ExitStack() as stack:
             box = Path(tempfile.mkdtemp(prefix="box-", dir=self.work_dir))
             stack.callback(shutil.rmtree, box, True)
@@ -176,38 +189,31 @@ class Sandbox:
                     os.chmod(box / name, 0o444)
             os.chmod(box, 0o555)
             stack.callback(os.chmod, box, 0o755)
-            prlimit = [
+            argv = [
                 self._prlimit, f"--as={limits.memory_mb * MIB}", f"--cpu={limits.cpu_limit_s}",
                 f"--fsize={limits.file_mb * MIB}", f"--nofile={limits.open_files}", "--core=0", "--",
             ]
-            cgroup = None
-            if self._cgroup_base is not None:
-                cgroup = RunCgroup.create(self._cgroup_base, memory_bytes=(limits.memory_mb + limits.tmp_mb + _CGROUP_HEADROOM_MB) * MIB,
-                                          tasks=limits.tasks)
-                # rmdir waits until the kernel released the run's tasks: off the critical path.
-                stack.callback(self._reaper.submit, cgroup.remove)
-                stack.callback(cgroup.kill_all)
+            slot = None
+            if self._slots is not None:
+                slot = self._slots.current()
+                slot.start_run(memory_bytes=(limits.memory_mb + limits.tmp_mb + _CGROUP_HEADROOM_MB) * MIB, tasks=limits.tasks)
             if self.isolation == "unsafe-none":
-                argv = [*prlimit, *self._unsafe_command(command, box, out)]
+                argv += self._unsafe_command(command, box, out)
                 sup = supervise(argv, stdin=stdin, wall_s=limits.wall_s, output_bytes=limits.output_bytes)
-                return self._classify(sup, None, cgroup, limits)
+                return self._classify(sup, None, slot.finish_run() if slot else None)
             seccomp_fd = filter_fd(policy)
             stack.callback(os.close, seccomp_fd)
             status_r, status_w = os.pipe()
             stack.callback(os.close, status_r)
             try:
-                argv = bwrap_argv(self.report.bwrap or "bwrap", box=box, out=out, mounts=lang.mounts,
-                                  tmp_bytes=limits.tmp_mb * MIB, seccomp_fd=seccomp_fd, status_fd=status_w, command=command)
-                if cgroup is not None:
-                    argv = cgroup.join_command() + prlimit + argv
-                else:
-                    argv = prlimit + argv
+                argv += bwrap_argv(self.report.bwrap or "bwrap", box=box, out=out, mounts=lang.mounts,
+                                   tmp_bytes=limits.tmp_mb * MIB, seccomp_fd=seccomp_fd, status_fd=status_w, command=command)
                 sup = supervise(argv, stdin=stdin, wall_s=limits.wall_s, output_bytes=limits.output_bytes,
                                 pass_fds=(seccomp_fd, status_w))
             finally:
                 os.close(status_w)
-            status = _read_status(status_r)
-            return self._classify(sup, status, cgroup, limits)
+            usage = slot.finish_run() if slot else None
+            return self._classify(sup, _read_status(status_r), usage)
 
     @staticmethod
     def _unsafe_command(command: list[str], box: Path, out: Path | None) -> list[str]:
@@ -215,8 +221,7 @@ class Sandbox:
         return [next((arg.replace(k, v, 1) for k, v in mapping.items() if arg.startswith(k)), arg) for arg in command]
 
     @staticmethod
-    def _classify(sup: Supervised, status: dict | None, cgroup: RunCgroup | None, limits: Limits) -> ExecResult:
-        usage = cgroup.usage() if cgroup is not None else None
+    def _classify(sup: Supervised, status: dict | None, usage: RunUsage | None) -> ExecResult:
         exit_code, sig = sup.returncode, None
         common = {
             "stdout": _decode(sup.stdout), "stderr": _decode(sup.stderr), "wall_ms": round(sup.wall_s * 1000, 2),
