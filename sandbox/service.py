@@ -300,24 +300,47 @@ class JsonService:
 # Clients
 # ==================================================================================================
 
-def _raise_for(response: Any, url: str) -> None:
-    try:
-        detail = response.json().get("error", response.text)
-    except (ValueError, AttributeError):
-        detail = response.text
-    raise ServiceError(f"{url} answered {response.status_code}: {detail}", response.status_code)
+class _Retry(Exception):
+    """An attempt that may succeed if repeated (connection error, 429, 502/503/504)."""
 
 
-class JsonClient:
+class _RetryPolicy:
+    """What both clients share: which answers are final, which are retried, and the backoff."""
+
+    def __init__(self, base_url: str, retries: int, backoff: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+
+    def delays(self) -> list[float]:
+        """Seconds to wait after each failed attempt but the last."""
+        return [self.backoff * 2**attempt for attempt in range(self.retries)] + [0.0]
+
+    @staticmethod
+    def answer(url: str, response: Any) -> Any:
+        """The JSON answer, or :class:`_Retry`, or a final :class:`ServiceError`."""
+        if response.status_code == 200:
+            return response.json()
+        if response.status_code in _RETRY_STATUSES:
+            raise _Retry(f"{url} answered {response.status_code}")
+        try:
+            detail = response.json().get("error", response.text)
+        except (ValueError, AttributeError):
+            detail = response.text
+        raise ServiceError(f"{url} answered {response.status_code}: {detail}", response.status_code)
+
+    def give_up(self, last: Exception | None) -> ServiceError:
+        return ServiceError(f"{last} (gave up after {self.retries + 1} attempts)")
+
+
+class JsonClient(_RetryPolicy):
     """Blocking client: one pooled ``httpx.Client``; thread-safe."""
 
     def __init__(self, base_url: str, *, timeout: float = 60.0, retries: int = 5, backoff: float = 0.2,
                  max_connections: int = 64) -> None:
         import httpx
 
-        self.base_url = base_url.rstrip("/")
-        self.retries = retries
-        self.backoff = backoff
+        super().__init__(base_url, retries, backoff)
         self._http = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=max_connections,
                                                                       max_keepalive_connections=max_connections))
 
@@ -330,22 +353,14 @@ class JsonClient:
     def _request(self, method: str, path: str, payload: Any) -> Any:
         import httpx
 
-        url = self.base_url + path
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
+        url, last = self.base_url + path, None
+        for delay in self.delays():
             try:
-                response = self._http.request(method, url, json=payload) if method == "POST" else self._http.get(url)
-            except httpx.TransportError as exc:  # refused, reset, timed out
-                last = ServiceError(f"{url}: {type(exc).__name__}: {exc}")
-            else:
-                if response.status_code == 200:
-                    return response.json()
-                if response.status_code not in _RETRY_STATUSES:
-                    _raise_for(response, url)
-                last = ServiceError(f"{url} answered {response.status_code}", response.status_code)
-            if attempt < self.retries:
-                time.sleep(self.backoff * 2**attempt)
-        raise ServiceError(f"{last} (gave up after {self.retries + 1} attempts)", getattr(last, "status", 0))
+                return self.answer(url, self._http.request(method, url, json=payload))
+            except (httpx.TransportError, _Retry) as exc:  # refused, reset, timed out, busy
+                last = exc
+            time.sleep(delay)
+        raise self.give_up(last)
 
     def close(self) -> None:
         self._http.close()
@@ -357,15 +372,13 @@ class JsonClient:
         self.close()
 
 
-class AsyncJsonClient:
+class AsyncJsonClient(_RetryPolicy):
     """The asyncio twin of :class:`JsonClient` (one pooled ``httpx.AsyncClient`` per event loop)."""
 
     def __init__(self, base_url: str, *, timeout: float = 60.0, retries: int = 5, backoff: float = 0.2,
                  max_connections: int = 64) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, retries, backoff)
         self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
         self.max_connections = max_connections
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
 
@@ -384,19 +397,11 @@ class AsyncJsonClient:
     async def post(self, path: str, payload: Any) -> Any:
         import httpx
 
-        url = self.base_url + path
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
+        url, last = self.base_url + path, None
+        for delay in self.delays():
             try:
-                response = await self._client().post(url, json=payload)
-            except httpx.TransportError as exc:
-                last = ServiceError(f"{url}: {type(exc).__name__}: {exc}")
-            else:
-                if response.status_code == 200:
-                    return response.json()
-                if response.status_code not in _RETRY_STATUSES:
-                    _raise_for(response, url)
-                last = ServiceError(f"{url} answered {response.status_code}", response.status_code)
-            if attempt < self.retries:
-                await asyncio.sleep(self.backoff * 2**attempt)
-        raise ServiceError(f"{last} (gave up after {self.retries + 1} attempts)", getattr(last, "status", 0))
+                return self.answer(url, await self._client().post(url, json=payload))
+            except (httpx.TransportError, _Retry) as exc:
+                last = exc
+            await asyncio.sleep(delay)
+        raise self.give_up(last)
