@@ -6,8 +6,9 @@ reward; ``solution`` is a cold-start target: ``</think>`` at once, then the prog
 A ``mistake_rate`` share of the targets hold the program of another kind, as a noisy distilled cold
 start would: a small model copies the confusion, and the sandbox's verdicts let RL remove it.
 
-:func:`with_programs` mixes such rows into another task's rows (``data.synthetic.code_share``) at
-seeded random positions, so one dataset trains math and code together as stage one does.
+:func:`with_programs` mixes such rows into another task's training rows (``data.synthetic.code_share``)
+at seeded random positions, so one dataset trains math and code together as stage one does; the
+held-out rows (``data.eval_size``, the last ones) are left as they are.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def programs(size: int = 200, seed: int = 0, kinds: str = "sum,difference,produc
     return rows
 
 
-def with_programs(rows: list[Row], *, share: float, seed: int, **program_params: Any) -> list[Row]:
-    """``rows`` with program rows mixed in so that they make up ``share`` of the result.
+def with_programs(rows: list[Row], *, share: float, seed: int, held_out: int = 0, **program_params: Any) -> list[Row]:
+    """``rows`` with program rows mixed in among all but the last ``held_out`` rows.
 
+    Program rows make up ``share`` of the training part. The last ``held_out`` rows (the evaluation
+    split) stay exactly as they were, so stages with and without code hold out the same problems.
     Every row gets every column (``None`` or empty where a column is the other task's), so that a
     dataset can be built from the mixture.
     """
@@ -73,11 +76,15 @@ def with_programs(rows: list[Row], *, share: float, seed: int, **program_params:
         raise ValueError(f"synthetic: code_share must be within [0, 1), got {share}")
     if share == 0.0:
         return rows
-    n_code = round(len(rows) * share / (1.0 - share))
+    if not 0 <= held_out <= len(rows):
+        raise ValueError(f"synthetic: {held_out} held-out rows but only {len(rows)} rows")
+    train, kept = rows[: len(rows) - held_out], rows[len(rows) - held_out :]
+    n_code = round(len(train) * share / (1.0 - share))
     code = programs(size=n_code, seed=seed, **program_params)
     columns = {key for row in rows + code for key in row}
     empty = {key: [] if key in ("instruction_id_list", "kwargs") else None for key in columns}
-    slots = [True] * n_code + [False] * len(rows)
+    slots = [True] * n_code + [False] * len(train)
     random.Random(seed + 7).shuffle(slots)
-    code_iter, other_iter = iter(code), iter(rows)
-    return [{**empty, **next(code_iter if is_code else other_iter)} for is_code in slots]
+    code_iter, train_iter = iter(code), iter(train)
+    mixed = [next(code_iter if is_code else train_iter) for is_code in slots]
+    return [{**empty, **row} for row in mixed + kept]

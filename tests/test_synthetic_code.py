@@ -1,0 +1,55 @@
+"""The synthetic program-writing task and its mixing into other tasks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rltrain.synthetic import generate
+from rltrain.synthetic_code import PROGRAMS, programs, with_programs
+from tests.sandbox_guard import sandbox_available  # noqa: F401 - fixture
+
+
+def test_programs_rows_have_tests_and_a_short_solution():
+    rows = programs(size=20, seed=1, tests=3)
+    assert len(rows) == 20
+    for row in rows:
+        cases = json.loads(row["tests"])
+        assert len(cases) == 3 and all(set(c) == {"input", "output"} for c in cases)
+        assert row["solution"].startswith("</think>\n```python\n") and len(row["solution"]) <= 64
+
+
+def test_reference_programs_pass_their_tests_in_the_sandbox(sandbox_available):  # noqa: F811
+    from sandbox import judge
+
+    for row in programs(size=8, seed=3, tests=2, mistake_rate=0.0):
+        code = row["solution"].split("```python\n")[1].removesuffix("\n```")
+        assert judge(code, "python", json.loads(row["tests"])).all_passed, row
+
+
+def test_mistakes_swap_in_another_kinds_program():
+    clean = programs(size=200, seed=0, mistake_rate=0.0)
+    noisy = programs(size=200, seed=0, mistake_rate=0.5)
+    assert [r["tests"] for r in clean] == [r["tests"] for r in noisy]  # same problems
+    wrong = sum(a["solution"] != b["solution"] for a, b in zip(clean, noisy))
+    assert 60 < wrong < 140
+    assert all(any(p[1] in r["solution"] for p in PROGRAMS.values()) for r in noisy)
+
+
+def test_mixing_keeps_the_held_out_rows_and_fills_columns():
+    params = {"size": 300, "max_a": 99, "max_b": 9, "seed": 0}
+    plain = generate("arithmetic", params, held_out=50)
+    mixed = generate("arithmetic", {**params, "code_share": 0.25, "code": {"tests": 2}}, held_out=50)
+    assert [r["problem"] for r in mixed[-50:]] == [r["problem"] for r in plain[-50:]]
+    code_rows = [r for r in mixed if r["tests"] is not None]
+    assert len(code_rows) == round(250 * 0.25 / 0.75) and all(r["answer"] is None for r in code_rows)
+    assert [r["problem"] for r in mixed if r["tests"] is None] == [r["problem"] for r in plain]
+    assert set(mixed[0]) == set(mixed[-1])
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(ValueError, match="code_share"):
+        with_programs([{"a": 1}], share=1.0, seed=0)
+    with pytest.raises(ValueError, match="kinds"):
+        programs(size=1, kinds="sum,division")
