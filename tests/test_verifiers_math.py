@@ -1,17 +1,23 @@
-"""Math verifier: extraction, normalisation, equivalence, hard timeouts and the TRL reward."""
+"""Math verifier: extraction, normalisation, equivalence, policies, batches and the TRL reward."""
 
 from __future__ import annotations
 
 import pytest
 
+from verifiers import VerifierError
 from verifiers.math import (
+    MathPolicy,
     MathVerdict,
     answers_equal,
+    compare,
     extract_final_answer,
+    extract_gold,
     math_accuracy_reward,
     normalize_answer,
     verify,
+    verify_batch,
 )
+from verifiers.math.equivalence import decide_fast
 
 # --- extraction ------------------------------------------------------------------------------------
 
@@ -28,29 +34,75 @@ from verifiers.math import (
         ("reasoning \\boxed{1}</think>\\boxed{3}", "3"),  # template-prefilled <think>
         ("reasoning</think>\nAnswer: 12", "12"),
         ("So the answer is $\\frac{3}{4}$.", r"\frac{3}{4}"),
+        (r"The roots are $\boxed{2}$ and $\boxed{3}$.", "2, 3"),  # adjacent boxes form one answer
+        (r"I first wrote \boxed{2}. After fixing the sign the result is \boxed{3}.", "3"),
+        ("Final Answer: The final answer is $7$. I hope it is correct.", "7"),
+        ("Final Answer: The final answer is 7. I hope it is correct.", "7"),
+        ("Some work.\n\n**Answer:** 15", "15"),
+        ("Some work.\n\n**Final Answer**\n\n$24$", "24"),
+        ("Checking all options.\nAnswer: (C)", "(C)"),
+        ("We get $x = 2$ and then the total is $2 + 7 = 9$.", "9"),  # a computation gives its result
+        ("So the line is $y = -\\frac{1}{2}x + \\frac{3}{4}$.", r"y = -\frac{1}{2}x + \frac{3}{4}"),  # an equation stays
+        ("So there are 12 sequences with $d = \\frac{90}{n}$ each... I count 12 in total.", "12"),  # the later item
+        ("Final Answer: The volume of $ABCD$ is 120. I hope it is correct.", "120"),  # prose statement
+        (r"We get \boxed{200}, then \boxed{255}. Final Answer: The final answer is $10,455$.", "10,455"),
+        ("\\frac{10}{9}", r"\frac{10}{9}"),  # the whole response is an answer
+        (".4", ".4"),
+        ("It costs 1 000 dollars.", "1 000"),
+        (r"$\boxed{(2, 2)} \quad \text{and} \quad \boxed{(6, 2)}$", "(2, 2), (6, 2)"),
+        ("Work: 3 + 4 = 7.\n\nShe pays 12 dollars in total.", "12"),  # last number of the last paragraph
+        ("The probability is \\(\\frac{1}{6}\\).", r"\frac{1}{6}"),
     ],
 )
-def test_extracts_last_boxed_answer(text: str, expected: str) -> None:
+def test_extracts_the_final_answer(text: str, expected: str) -> None:
     assert extract_final_answer(text) == expected
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "<think>still thinking \\boxed{5}",  # unclosed reasoning
-        "<think>r</think>no box here, just words",
+        "<think>still thinking \\boxed{5}",  # unclosed reasoning: nothing inside it counts
+        "<think>r</think>no answer here, just words",
         r"\boxed{3} then truncated \boxed{\frac{1}{",  # last box unclosed: do not fall back to an earlier one
         r"\boxed{}",
         "",
-        "Answer: " + "x" * 200,  # fallback only for short answers
+        "Answer: " + "x" * 300,  # fallbacks take short answers only
     ],
 )
 def test_no_answer_cases(text: str) -> None:
     assert extract_final_answer(text) is None
 
 
-def test_fallback_can_be_disabled() -> None:
-    assert extract_final_answer("Answer: 12", fallback=False) is None
+def test_require_boxed_disables_fallbacks() -> None:
+    assert extract_final_answer("Answer: 12", require_boxed=True) is None
+    assert extract_final_answer("so 5 apples", require_boxed=True) is None
+    assert extract_final_answer(r"Answer: 12, or rather \boxed{13}", require_boxed=True) == "13"
+
+
+def test_choice_letters_are_found_when_the_gold_is_a_letter() -> None:
+    text = "Option (A) fails and (B) overcounts, so it must be (D)."
+    assert extract_final_answer(text, choice=True) == "D"
+    assert extract_final_answer(text) is None  # no statement, formula or number to fall back to
+
+
+@pytest.mark.parametrize(
+    ("gold", "expected"),
+    [
+        ("$\\frac{1}{2}$", "$\\frac{1}{2}$"),
+        (12, "12"),
+        (["7"], "7"),
+        ("She sold 48 + 24 = 72 clips. #### 72", "72"),
+        (r"... so the area is $\boxed{12\pi}$.", r"12\pi"),
+        ("", None),
+        ("   ", None),
+        (None, None),
+        (True, None),
+        (r"\frac{1}{", None),
+        (r"\boxed{", None),
+    ],
+)
+def test_extract_gold(gold: object, expected: str | None) -> None:
+    assert extract_gold(gold) == expected
 
 
 # --- normalisation ---------------------------------------------------------------------------------
@@ -67,93 +119,194 @@ def test_fallback_can_be_disabled() -> None:
         (r"\text{Monday}", "Monday"),
         (r"90^\circ", "90"),
         (r"45^{\circ}", "45"),
-        (r"50\%", "50"),
+        (r"50\%", "50%"),
         (r"1\!000", "1000"),
         (r"\pi r^2", r"\pi r^2"),
         ("  7 . ", "7"),
+        (r"x \leqslant 3", r"x\le 3"),
+        ("x <= 3", r"x\le 3"),
+        ("\u03c0 \u2212 1", r"\pi-1"),
+        (r"0.\overline{3}", r"\frac{3}{9}"),
+        (r"\$18", "18"),
+        (r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}", r"\begin{pmatrix}1\cr 2\end{pmatrix}"),
     ],
 )
 def test_normalize_answer(raw: str, expected: str) -> None:
     assert normalize_answer(raw) == expected
 
 
-# --- equivalence -----------------------------------------------------------------------------------
+# --- equivalence, category by category ---------------------------------------------------------------
+
+EQUAL = [
+    # integers: separators and signs
+    ("1,000", "1000"), ("1\\,000", "1000"), ("1 000", "1000"), ("+5", "5"), ("\u22125", "-5"), ("12.0", "12"),
+    # decimals and fractions
+    (r"\frac{1}{2}", "0.5"), ("0.5", "1/2"), ("1/2", r"\frac{1}{2}"), (r"\dfrac12", ".5"), (r"-\frac{3}{4}", "-0.75"),
+    (r"\frac{-1}{4}", r"-\frac14"), ("0.333333", r"\frac{1}{3}"), (r"0.1\overline{6}", r"\frac{1}{6}"),
+    # mixed numbers
+    (r"2\frac{1}{2}", r"\frac{5}{2}"), (r"-1\frac{1}{3}", r"-\frac{4}{3}"),
+    # roots, pi, powers
+    (r"2\sqrt{2}", r"\sqrt{8}"), (r"\frac{\sqrt{3}}{2}", r"\sqrt{3}/2"), (r"\sqrt[3]{8}", "2"), (r"\sqrt[3]{-27}", "-3"),
+    (r"2\pi r", r"2r\pi"), (r"\pi", "3.14159265"), ("2^{10}", "1024"), ("2^10", "1024"), (r"\pi", "3.14"),
+    # scientific notation
+    (r"3\times 10^{8}", "300000000"), ("1.5e-3", "0.0015"), (r"2.5\cdot10^{4}", "25000"),
+    # degrees and units
+    (r"30^\circ", "30"), ("45\u00b0", "45"), (r"10\text{ cm}", "10"), ("12 apples", "12"), (r"\$18", "18"),
+    # "x = 3" and equations
+    ("x = 2", "2"), ("2", "x=2"), ("f(3) = 12", "12"), (r"x = \frac{12}{2} = 6", "6"), ("y = 5 - x", "x+y=5"),
+    ("2x - y + 1 = 0", "y = 2x + 1"),
+    # plus-minus, tuples, intervals, sets, inequalities
+    (r"2+\sqrt{3}, 2-\sqrt{3}", r"2 \pm \sqrt{3}"), (r"x = \pm 3", "3, -3"), ("(1, 2)", "(1,2)"),
+    (r"\left(3, \frac{1}{2}\right)", "(3,0.5)"), ("x = 1, y = 2", "(1, 2)"), ("(0,1]", r"\left(0, 1\right]"),
+    ("x < 3", r"(-\infty, 3)"), (r"x < -1 \text{ or } x > 2", r"(-\infty,-1)\cup(2,\infty)"), (r"\mathbb{R}", r"(-\infty, \infty)"),
+    ("3, 2", "2, 3"), (r"2 \text{ or } 3", r"\{2, 3\}"), (r"\varnothing", r"\emptyset"), ("3 < x", "x > 3"),
+    ("2 > x > 1", "1 < x < 2"), ("y < x", "x > y"), ("x > 3", "2x > 6"),
+    # matrices and vectors
+    (r"\begin{bmatrix}1&2\\3&4\end{bmatrix}", r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}"),
+    ("(1, 2)", r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"),
+    # complex numbers and infinity
+    ("4i+3", "3+4i"), ("(1+i)^2", "2i"), (r"e^{i\pi}", "-1"), ("+\\infty", "\\infty"), ("\u221e", "\\infty"),
+    # expressions
+    ("x^2+2x+1", "(x+1)^2"), (r"\sin^2 x+\cos^2 x", "1"), (r"\sin x", r"\sin(x)"), (r"\frac{1}{\sqrt{n}}", r"\sqrt{1/n}"),
+    ("(r+5)(r+5)", "(r+5)^2"), (r"\log_2 8", "3"), (r"\binom{5}{2}", "10"), ("5!", "120"), ("|x-1|", "|1-x|"),
+    # choice letters and words
+    (r"\text{(C)}", "C"), ("(b)", "B"), ("monday", r"\text{Monday}"), ("No Solution", r"\text{no solution}"),
+    ("12", r"solution ... \boxed{12}"), ("72", "She sold 48 + 24 = 72 clips. #### 72"),
+]  # fmt: skip
+
+DIFFERENT = [
+    ("3", "4"), ("1000001", "1000000"), ("0.33", "1/3"), ("0.3333", "1/3"), ("3.14", r"\pi"), ("0.5", "50"), ("2", "200"),
+    ("1, 000", "1000"), ("x^2+1", "(x+1)^2"), ("(2, 1)", "(1, 2)"), ("[1, 2)", "(1, 2)"), ("[0,1)", "(0,1]"),
+    ("(1, 2, 3)", "(1, 2)"), ("1/0", "1"), ("__import__('os').system('true')", "1"), (r"\frac{1}{", "1"), ("", "1"),
+    ("seat", "east"), ("x", "|x|"), ("x", r"\sqrt{x^2}"), ("4", r"4\sqrt{2}"), (r"1+\frac1e", r"1-\frac1e"),
+    ("3x+4y+14=0", "3x-y+13=0"), ("x + y = 5", "5"), ("x \\ge 3", "x > 3"), ("x < 3", "x > 3"), ("3", "x > 3"),
+    ("2", r"\pm 2"), ("2, -3", "2, 3"), ("2, 3, 4", "2, 3"), (r"\{0\}", r"\emptyset"), ("3-4i", "3+4i"), ("i", "-i"),
+    ("-\\infty", "\\infty"), (r"\begin{pmatrix} 1 & 3 \\ 2 & 4 \end{pmatrix}", r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}"),
+    ("(2, 1)", r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"), ("B", "C"), ("odd", "even"), ("-2^2", "4"), (r"2\frac{1}{2}", "1"),
+    (r"\sin x^2", r"\sin^2 x"), (r"\frac{\pi}{4}", "45"),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("pred", "gold"),
-    [
-        (r"\frac{1}{2}", "0.5"),
-        ("0.5", "1/2"),
-        ("1/2", r"\frac{1}{2}"),
-        (r"\dfrac12", ".5"),
-        (r"-\frac{3}{4}", "-0.75"),
-        ("1,000", "1000"),
-        ("1000", "1{,}000"),
-        (r"2\sqrt{2}", r"\sqrt{8}"),
-        ("x^2+2x+1", "(x+1)^2"),
-        (r"\frac{\sqrt{3}}{2}", r"\sqrt{3}/2"),
-        (r"\sqrt[3]{8}", "2"),
-        (r"2\pi r", r"2r\pi"),
-        (r"\pi", "3.14159265"),
-        (r"\sin^2 x+\cos^2 x", "1"),
-        ("2^{10}", "1024"),
-        ("(1, 2)", "(1,2)"),
-        (r"\left(3, \frac{1}{2}\right)", "(3,0.5)"),
-        ("x = 2", "2"),
-        ("2", "x=2"),
-        (r"10\text{ cm}", "10"),
-        (r"\text{(C)}", "C"),
-        ("12", r"solution ... \boxed{12}"),
-        ("72", "She sold 48 + 24 = 72 clips. #### 72"),
-        ("monday", r"\text{Monday}"),
-        (r"\sin x", r"\sin(x)"),
-    ],
-)
+@pytest.mark.parametrize(("pred", "gold"), EQUAL)
 def test_equal_answers(pred: str, gold: str) -> None:
     assert answers_equal(pred, gold)
 
 
-@pytest.mark.parametrize(
-    ("pred", "gold"),
-    [
-        ("3", "4"),
-        ("0.33", "1/3"),
-        ("1000001", "1000000"),  # exact for integers, no relative tolerance
-        ("3.14", r"\pi"),
-        ("x^2+1", "(x+1)^2"),
-        ("(2, 1)", "(1, 2)"),  # order matters
-        ("[1, 2)", "(1, 2)"),
-        ("(1, 2, 3)", "(1, 2)"),
-        ("1/0", "1"),
-        ("__import__('os').system('true')", "1"),
-        (r"\frac{1}{", "1"),
-        ("", "1"),
-        ("seat", "east"),  # words are not products of letters
-    ],
-)
+@pytest.mark.parametrize(("pred", "gold"), DIFFERENT)
 def test_different_answers(pred: str, gold: str) -> None:
     assert not answers_equal(pred, gold)
 
 
-# --- verify (worker pool with hard timeout) --------------------------------------------------------
+@pytest.mark.parametrize(("pred", "gold"), EQUAL + DIFFERENT)
+def test_fast_path_never_contradicts_sympy(pred: str, gold: str) -> None:
+    """The in-process plain-number path either defers or gives the verdict the full comparison gives."""
+    gold_text = extract_gold(gold)
+    fast = decide_fast(pred, gold_text) if gold_text is not None else None
+    assert fast is None or fast == compare(pred, gold_text)
 
 
-def test_verify_correct_wrong_and_missing() -> None:
-    verdict = verify(r"thinking</think>The result is \boxed{\frac{1}{2}}.", "0.5")
-    assert verdict == MathVerdict(True, r"\frac{1}{2}", "correct")
-    assert verify(r"</think>\boxed{7}", "8") == MathVerdict(False, "7", "wrong_answer")
-    assert verify("I do not know", "8") == MathVerdict(False, None, "no_answer")
+def test_fast_path_decides_plain_numbers_without_sympy() -> None:
+    assert decide_fast("1,000", "1000") == "equivalent"
+    assert decide_fast(r"2\frac{1}{2}", "2.5") == "equivalent"
+    assert decide_fast("3, 2", "2, 3") == "equivalent"
+    assert decide_fast("7", "8") == "not equal"
+    assert decide_fast(r"\sqrt{2}", "2") is None  # needs sympy: decided in a worker
 
 
-def test_hostile_prediction_times_out() -> None:
-    verdict = verify(r"\boxed{9^9^9^9}", "5", timeout=1.0)
-    assert verdict == MathVerdict(False, "9^9^9^9", "timeout")
+def test_unparseable_gold_is_reported() -> None:
+    assert compare("1", r"\frac{1}{") == "unparseable gold"
+    assert compare("1", r"\unknowncommand{2}") == "unparseable gold"
+    assert compare("1", "9^{9^{9^{9}}}") == "unparseable gold"  # too large to compute: cannot be judged
 
 
-@pytest.mark.parametrize("gold", ["", "   ", None, r"\frac{1}{", r"\boxed{"])
+# --- policies ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "fifty_percent_vs_50", "fifty_percent_vs_half"),
+    [("either", True, True), ("number", True, False), ("fraction", False, True)],
+)
+def test_percent_policy(policy: str, fifty_percent_vs_50: bool, fifty_percent_vs_half: bool) -> None:
+    p = MathPolicy(percent=policy)  # type: ignore[arg-type]
+    assert (compare("50", r"50\%", p) == "equivalent") is fifty_percent_vs_50
+    assert (compare("0.5", r"50\%", p) == "equivalent") is fifty_percent_vs_half
+    assert (compare(r"50\%", "0.5", p) == "equivalent") is fifty_percent_vs_half
+    assert compare(r"50\%", r"50 \%", p) == "equivalent"  # both with the sign: numbers compare
+    assert compare("0.5", "50", p) == "not equal"  # no sign anywhere: never rescaled
+    assert compare(r"\frac{100}{3}\%", r"33\frac{1}{3}\%", p) == "equivalent"
+
+
+def test_list_order_policy() -> None:
+    ordered = MathPolicy(lists="ordered")
+    assert compare("3, 2", "2, 3") == "equivalent"
+    assert compare("3, 2", "2, 3", ordered) == "not equal"
+    assert compare("2, 3", "2, 3", ordered) == "equivalent"
+    assert compare(r"\{3, 2\}", r"\{2, 3\}", ordered) == "equivalent"  # sets never have an order
+    assert compare("(2, 3)", "(3, 2)") == "not equal"  # tuples always do
+
+
+def test_require_boxed_policy() -> None:
+    strict = MathPolicy(require_boxed=True)
+    assert verify("Answer: 12", "12").correct
+    assert verify("Answer: 12", "12", policy=strict) == MathVerdict(False, None, "no answer found")
+    assert verify(r"so \boxed{12}", "12", policy=strict).correct
+
+
+def test_invalid_policy_is_named() -> None:
+    with pytest.raises(VerifierError, match="percent must be one of 'either', 'number', 'fraction'"):
+        MathPolicy(percent="half")  # type: ignore[arg-type]
+    with pytest.raises(VerifierError, match="lists"):
+        MathPolicy(lists="sorted")  # type: ignore[arg-type]
+
+
+# --- verify and verify_batch -------------------------------------------------------------------------
+
+
+def test_verify_equivalent_not_equal_and_missing() -> None:
+    assert verify(r"thinking</think>The result is \boxed{\frac{1}{2}}.", "0.5") == MathVerdict(
+        True, r"\frac{1}{2}", "equivalent"
+    )
+    assert verify(r"</think>\boxed{7}", "8") == MathVerdict(False, "7", "not equal")
+    assert verify("I do not know", "8") == MathVerdict(False, None, "no answer found")
+    assert verify(r"\boxed{2\sqrt{2}}", r"\sqrt{8}") == MathVerdict(True, r"2\sqrt{2}", "equivalent")  # via a worker
+
+
+@pytest.mark.parametrize("gold", ["", "   ", None, r"\frac{1}{", r"\boxed{", "x" * 5000])
 def test_unparseable_gold(gold: object) -> None:
-    assert verify(r"\boxed{1}", gold).reason == "unparseable_gold"  # type: ignore[arg-type]
+    assert verify(r"\boxed{1}", gold).reason == "unparseable gold"  # type: ignore[arg-type]
+
+
+def test_verify_batch_keeps_order_and_mixes_paths() -> None:
+    pairs = [
+        (r"\boxed{(x+1)^2}", "x^2+2x+1"),  # worker
+        (r"\boxed{4}", "4"),  # fast path
+        ("no answer", "4"),
+        (r"\boxed{x^2+1}", "(x+1)^2"),  # worker
+        (r"\boxed{3}", ""),
+    ]
+    verdicts = verify_batch(pairs, workers=2)
+    assert [v.reason for v in verdicts] == ["equivalent", "equivalent", "no answer found", "not equal", "unparseable gold"]
+    assert verdicts[0].extracted == "(x+1)^2"
+
+
+def test_verify_batch_reports_misuse() -> None:
+    with pytest.raises(VerifierError, match="pairs\\[1\\]"):
+        verify_batch([("a", "b"), "not a pair"])  # type: ignore[list-item]
+    with pytest.raises(VerifierError, match="timeout"):
+        verify_batch([("a", "b")], timeout=0)
+    with pytest.raises(VerifierError, match="workers"):
+        verify_batch([(r"\boxed{x}", "y")], workers=0)
+
+
+def test_malformed_completion_gives_an_error_verdict_not_an_exception() -> None:
+    verdicts = verify_batch([(object(), "1"), (r"\boxed{1}", "1")])
+    assert verdicts[0] == MathVerdict(False, None, "error")
+    assert verdicts[1].correct
+
+
+def test_verdict_as_dict() -> None:
+    assert MathVerdict(True, "2", "equivalent").as_dict() == {"correct": True, "extracted": "2", "reason": "equivalent"}
+    assert MathVerdict(False, None, "timeout").judged is False
 
 
 # --- TRL reward -------------------------------------------------------------------------------------
@@ -161,14 +314,14 @@ def test_unparseable_gold(gold: object) -> None:
 
 def test_reward_scores_and_masks_in_one_batch() -> None:
     completions = [
-        r"\boxed{0.5}",  # correct (sympy-free)
-        r"\boxed{2\sqrt{2}}",  # correct via sympy in a worker
-        r"\boxed{3}",  # wrong
-        "no box",  # no answer
-        r"\boxed{9^9^9^9}",  # timeout -> masked
-        r"\boxed{1}",  # unusable gold -> masked
+        r"\boxed{0.5}",  # equivalent (sympy-free)
+        r"\boxed{2\sqrt{2}}",  # equivalent via sympy in a worker
+        r"\boxed{3}",  # not equal
+        "no box",  # no answer found
+        r"\boxed{\sqrt{-x^2-1}(\sin x+\cos x+\tan x)^{30}}",  # sympy runs past the timeout: killed, masked
+        r"\boxed{1}",  # unparseable gold -> masked
     ]
-    answers = [r"\frac12", r"\sqrt{8}", "4", "1", "5", ""]
+    answers = [r"\frac12", r"\sqrt{8}", "4", "1", "x", ""]
     logged: dict[str, float] = {}
     rewards = math_accuracy_reward(
         ["p"] * 6,
@@ -181,9 +334,10 @@ def test_reward_scores_and_masks_in_one_batch() -> None:
         other_column=[0] * 6,
     )
     assert rewards == [1.0, 1.0, 0.0, 0.0, None, None]
-    assert logged["verifiers/math/no_answer"] == pytest.approx(1 / 6)
+    assert logged["verifiers/math/no_answer_found"] == pytest.approx(1 / 6)
     assert logged["verifiers/math/timeout"] == pytest.approx(1 / 6)
     assert logged["verifiers/math/unparseable_gold"] == pytest.approx(1 / 6)
+    assert logged["verifiers/math/error"] == 0
 
 
 def test_reward_accepts_conversational_completions_and_numeric_golds() -> None:
@@ -193,3 +347,8 @@ def test_reward_accepts_conversational_completions_and_numeric_golds() -> None:
         [{"role": "assistant", "content": parts}],
     ]
     assert math_accuracy_reward(None, completions, answer=[12, "12"]) == [1.0, 0.0]
+
+
+def test_reward_rejects_mismatched_lengths() -> None:
+    with pytest.raises(VerifierError, match="2 completions but 1 gold"):
+        math_accuracy_reward(None, ["a", "b"], answer=["1"])

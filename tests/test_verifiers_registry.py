@@ -90,3 +90,15 @@ def test_register_custom_reward_and_duplicate_names(scratch_registry: None) -> N
 
     with pytest.raises(VerifierError, match="identifier"):
         register_reward("not a name")
+
+
+def test_math_accuracy_policy_params() -> None:
+    reward = build_reward("math_accuracy", {"percent": "number", "lists": "ordered", "require_boxed": True})
+    completions = [r"\boxed{50}", r"\boxed{0.5}", r"\boxed{3, 2}", "Answer: 4"]
+    assert reward(["p"] * 4, completions, answer=[r"50\%", r"50\%", "2, 3", "4"]) == [1.0, 0.0, 0.0, 0.0]
+    default = build_reward("math_accuracy", {})
+    assert default(["p"] * 4, completions, answer=[r"50\%", r"50\%", "2, 3", "4"]) == [1.0, 1.0, 1.0, 1.0]
+    with pytest.raises(VerifierError, match="'percent' must be one of 'either', 'number', 'fraction', got 'half'"):
+        build_reward("math_accuracy", {"percent": "half"})
+    with pytest.raises(VerifierError, match="'require_boxed' must be bool"):
+        build_reward("math_accuracy", {"require_boxed": "maybe"})

@@ -429,8 +429,9 @@ class WorkerPool:
 _shared: dict[int, WorkerPool] = {}
 _shared_lock = threading.Lock()
 
-#: Modules every shared worker imports up front (sympy takes ~1 s, which must not eat item deadlines).
-SHARED_PRELOAD = ("sympy",)
+#: Modules every shared worker imports up front (sympy takes ~1 s, which must not eat item deadlines);
+#: the math verifier's comparison module is what the built-in math reward sends to the workers.
+SHARED_PRELOAD = ("sympy", "verifiers.math.equivalence")
 
 
 def default_workers() -> int:

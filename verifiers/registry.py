@@ -127,7 +127,10 @@ def _check_params(entry: RewardEntry, params: Mapping[str, Any]) -> dict[str, An
         try:
             checked[key] = pydantic.TypeAdapter(hint).validate_python(value)
         except pydantic.ValidationError as exc:
-            expected = getattr(hint, "__name__", None) or str(hint)
+            if typing.get_origin(hint) is typing.Literal:
+                expected = "one of " + ", ".join(map(repr, typing.get_args(hint)))
+            else:
+                expected = getattr(hint, "__name__", None) or str(hint)
             problem = exc.errors()[0].get("msg", str(exc)) if exc.errors() else str(exc)
             raise VerifierError(
                 f"reward {entry.name!r}: parameter {key!r} must be {expected}, got {value!r} ({problem}); "
