@@ -2,7 +2,8 @@
 
 Each row asks for a Python program that reads two integers and prints one result (their sum,
 difference, product or maximum). ``tests`` holds stdin/stdout cases (JSON) for the ``code_pass_rate``
-reward; ``solution`` is a cold-start target: ``</think>`` at once, then the program in a fenced block.
+reward; ``solution`` is a cold-start target: a one-formula reasoning (``a-b``), ``</think>``, then the program
+in a fenced block (targets that skip the reasoning would teach the model to skip it on math too).
 A ``mistake_rate`` share of the targets hold the program of another kind, as a noisy distilled cold
 start would: a small model copies the confusion, and the sandbox's verdicts let RL remove it.
 
@@ -19,13 +20,13 @@ from typing import Any
 
 Row = dict[str, Any]
 
-#: kind → (what the prompt asks, the program, the function it computes). Programs are short: the
-#: smoke pipeline's completions are 64 byte-level tokens.
-PROGRAMS: dict[str, tuple[str, str, Any]] = {
-    "sum": ("prints their sum", "print(sum(map(int,input().split())))", lambda a, b: a + b),
-    "difference": ("prints the first minus the second", "a,b=map(int,input().split());print(a-b)", lambda a, b: a - b),
-    "product": ("prints their product", "a,b=map(int,input().split());print(a*b)", lambda a, b: a * b),
-    "maximum": ("prints the larger one", "print(max(map(int,input().split())))", max),
+#: kind → (what the prompt asks, the reasoning, the program, the function it computes). Targets are
+#: short: the smoke pipeline's completions are 64 byte-level tokens.
+PROGRAMS: dict[str, tuple[str, str, str, Any]] = {
+    "sum": ("prints their sum", "a+b", "print(sum(map(int,input().split())))", lambda a, b: a + b),
+    "difference": ("prints the first minus the second", "a-b", "a,b=map(int,input().split());print(a-b)", lambda a, b: a - b),
+    "product": ("prints their product", "a*b", "a,b=map(int,input().split());print(a*b)", lambda a, b: a * b),
+    "maximum": ("prints the larger one", "max", "print(max(map(int,input().split())))", max),
 }
 
 
@@ -49,16 +50,18 @@ def programs(size: int = 200, seed: int = 0, kinds: str = "sum,difference,produc
     rows: list[Row] = []
     for _ in range(size):
         kind = rng.choice(names)
-        ask, program, fn = PROGRAMS[kind]
+        ask, _, _, fn = PROGRAMS[kind]
         cases = []
         for _ in range(tests):
             a, b = rng.randint(-50, 99), rng.randint(-50, 99)
             cases.append({"input": f"{a} {b}\n", "output": f"{fn(a, b)}\n"})
+        written = kind
         if mistakes.random() < mistake_rate and len(names) > 1:
-            program = PROGRAMS[mistakes.choice([k for k in names if k != kind])][1]
+            written = mistakes.choice([k for k in names if k != kind])
+        _, reasoning, program, _ = PROGRAMS[written]
         rows.append({
             "problem": f"Write a Python program that reads two integers and {ask}.",
-            "solution": f"</think>\n```python\n{program}\n```",
+            "solution": f"{reasoning}</think>\n```py\n{program}\n```",
             "tests": json.dumps(cases),
         })
     return rows

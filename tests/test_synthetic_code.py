@@ -17,14 +17,15 @@ def test_programs_rows_have_tests_and_a_short_solution():
     for row in rows:
         cases = json.loads(row["tests"])
         assert len(cases) == 3 and all(set(c) == {"input", "output"} for c in cases)
-        assert row["solution"].startswith("</think>\n```python\n") and len(row["solution"]) <= 64
+        reasoning, answer = row["solution"].split("</think>\n")
+        assert reasoning and answer.startswith("```py\n") and len(row["solution"]) <= 62  # + EOS within 64 tokens
 
 
 def test_reference_programs_pass_their_tests_in_the_sandbox(sandbox_available):  # noqa: F811
     from sandbox import judge
 
     for row in programs(size=8, seed=3, tests=2, mistake_rate=0.0):
-        code = row["solution"].split("```python\n")[1].removesuffix("\n```")
+        code = row["solution"].split("```py\n")[1].removesuffix("\n```")
         assert judge(code, "python", json.loads(row["tests"])).all_passed, row
 
 
@@ -34,7 +35,7 @@ def test_mistakes_swap_in_another_kinds_program():
     assert [r["tests"] for r in clean] == [r["tests"] for r in noisy]  # same problems
     wrong = sum(a["solution"] != b["solution"] for a, b in zip(clean, noisy))
     assert 60 < wrong < 140
-    assert all(any(p[1] in r["solution"] for p in PROGRAMS.values()) for r in noisy)
+    assert all(any(p[2] in r["solution"] for p in PROGRAMS.values()) for r in noisy)
 
 
 def test_mixing_keeps_the_held_out_rows_and_fills_columns():
