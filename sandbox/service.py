@@ -205,6 +205,9 @@ class JsonService:
 
             def setup(self) -> None:
                 super().setup()
+                # Headers and body go out in two writes: without this, Nagle's algorithm holds the
+                # body until the client's delayed ACK (~40 ms per request on keep-alive connections).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with service._lock:
                     service._connections.add(self)
 
