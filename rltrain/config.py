@@ -76,6 +76,8 @@ class DataConfig(_Strict):
     completion_column: str | None = Field(
         None, description="SFT only: column holding the target assistant response."
     )
+    chosen_column: str = Field("chosen", description="Reward-model stage only: column of the preferred response.")
+    rejected_column: str = Field("rejected", description="Reward-model stage only: column of the dispreferred response.")
     max_samples: int | None = Field(None, gt=0, description="Keep at most this many training rows.")
     eval_size: int = Field(0, ge=0, description="Rows held out from the end of the source for evaluation.")
     synthetic: dict[str, Any] = Field(
@@ -90,6 +92,15 @@ class RewardConfig(_Strict):
     timeout: float = Field(
         120.0, gt=0, description="Deadline in seconds for one batch call; past it the batch is masked (None)."
     )
+    gate: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Names of other rewards of this recipe that gate this one: where any of them scores below "
+            "gate_threshold for a completion, this reward is 0 for it (e.g. a format failure zeroes the "
+            "reward model's score). Logged as rewards/<name>/gated."
+        ),
+    )
+    gate_threshold: float = Field(1.0, description="A gate passes when its reward is at least this.")
 
 
 class DistributedConfig(_Strict):
@@ -106,6 +117,14 @@ class DistributedConfig(_Strict):
         return self
 
 
+class RetentionConfig(_Strict):
+    """An extra held-out evaluation on another recipe's data and rewards (e.g. stage one's math), run on
+    this stage's starting and trained models: does training here keep what an earlier stage taught?"""
+
+    recipe: str = Field(description="Recipe file (relative to this one) giving the data, rewards and eval settings.")
+    metric: str | None = Field(None, description="Reward reported; default: that recipe's eval.metric or first reward.")
+
+
 class EvalConfig(_Strict):
     num_prompts: int = Field(64, gt=0, description="Held-out prompts evaluated (from data.eval_size rows).")
     num_samples: int = Field(4, gt=0, description="Completions sampled per prompt.")
@@ -120,6 +139,9 @@ class EvalConfig(_Strict):
     )
     before: bool = Field(True, description="Also evaluate the starting model, for the before/after table.")
     seed: int = Field(1234, description="Sampling seed, so before/after use the same randomness.")
+    retention: RetentionConfig | None = Field(
+        None, description="Also evaluate on another recipe's held-out set, before and after (see `eval.retention`)."
+    )
 
 
 class LoggingConfig(_Strict):
@@ -132,19 +154,26 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # choices every recipe would otherwise repeat.
     "grpo": {"logging_steps": 1, "save_steps": 50, "save_total_limit": 2, "activation_checkpointing": False},
     "sft": {"logging_steps": 10, "save_steps": 200, "save_total_limit": 1, "activation_checkpointing": False},
+    "reward": {"logging_steps": 10, "save_steps": 500, "save_total_limit": 1, "activation_checkpointing": False},
 }
+
+_STAGE_OPTIONS = {"grpo": "grpo", "sft": "sft", "reward": "rm"}
+"""The recipe mapping holding each stage's TRL options."""
 
 
 class Recipe(_Strict):
     """One training stage."""
 
     name: str = Field("run", description="Run name, used in logs.")
-    stage: Literal["grpo", "sft"] = Field("grpo", description="GRPO with rewards, or cold-start SFT.")
+    stage: Literal["grpo", "sft", "reward"] = Field(
+        "grpo", description="GRPO with rewards, cold-start SFT, or reward-model training on preference pairs."
+    )
     model: ModelConfig = Field(description="The policy to train (see `model`).")
     data: DataConfig = Field(description="Where prompts and reference columns come from (see `data`).")
     rewards: list[RewardConfig] = Field(default_factory=list, description="GRPO rewards; eval uses them too.")
     grpo: dict[str, Any] = Field(default_factory=dict, description="Options of trl.GRPOConfig.")
     sft: dict[str, Any] = Field(default_factory=dict, description="Options of trl.SFTConfig.")
+    rm: dict[str, Any] = Field(default_factory=dict, description="Options of trl.RewardConfig (stage: reward).")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig, description="Processes and DeepSpeed.")
     eval: EvalConfig | None = Field(None, description="Held-out evaluation before/after training.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Integrations and progress display.")
@@ -162,9 +191,24 @@ class Recipe(_Strict):
     def _check_sft(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _check_trl_options(value, "sft")
 
+    @field_validator("rm")
+    @classmethod
+    def _check_rm(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_trl_options(value, "reward")
+
+    @model_validator(mode="after")
+    def _gates_name_rewards(self) -> Recipe:
+        names = [r.name for r in self.rewards]
+        for i, reward in enumerate(self.rewards):
+            for gate in reward.gate:
+                if gate == reward.name or gate not in names:
+                    others = [n for n in names if n != reward.name]
+                    raise ValueError(f"rewards.{i}.gate: {gate!r} must name another reward of this recipe ({others})")
+        return self
+
     def trl_options(self) -> dict[str, Any]:
         """The options for TRL's config of this stage: our defaults, overridden by the recipe."""
-        return {**_STAGE_DEFAULTS[self.stage], **(self.grpo if self.stage == "grpo" else self.sft)}
+        return {**_STAGE_DEFAULTS[self.stage], **getattr(self, _STAGE_OPTIONS[self.stage])}
 
     def resolve_input(self, path: str) -> Path:
         """Resolve a relative input path against the recipe's directory."""
@@ -184,15 +228,17 @@ _OWNED_OPTIONS = {
 
 @functools.cache
 def _trl_fields(stage: str) -> dict[str, Any]:
-    from trl import GRPOConfig, SFTConfig  # imported lazily: trl import costs seconds
+    import trl  # imported lazily: trl import costs seconds
 
-    cls = GRPOConfig if stage == "grpo" else SFTConfig
-    return {f.name: f.type for f in dataclasses.fields(cls)}
+    return {f.name: f.type for f in dataclasses.fields(getattr(trl, _TRL_CONFIGS[stage]))}
+
+
+_TRL_CONFIGS = {"grpo": "GRPOConfig", "sft": "SFTConfig", "reward": "RewardConfig"}
 
 
 def _check_trl_options(options: dict[str, Any], stage: str) -> dict[str, Any]:
     fields = _trl_fields(stage)
-    cls_name = "trl.GRPOConfig" if stage == "grpo" else "trl.SFTConfig"
+    cls_name = f"trl.{_TRL_CONFIGS[stage]}"
     checked = dict(options)
     for key, value in options.items():
         if key in _OWNED_OPTIONS:
@@ -317,6 +363,8 @@ def _check_inputs_exist(recipe: Recipe, source: str) -> None:
         raise RecipeError(f"{source}: model.name_or_path: directory not found: {recipe.resolve_input(name)}")
     if recipe.stage == "grpo" and not recipe.rewards:
         raise RecipeError(f"{source}: rewards: a GRPO stage needs at least one reward (e.g. - name: math_accuracy)")
+    if recipe.eval and recipe.eval.retention and not recipe.resolve_input(recipe.eval.retention.recipe).is_file():
+        raise RecipeError(f"{source}: eval.retention.recipe: file not found: {recipe.resolve_input(recipe.eval.retention.recipe)}")
     if recipe.stage == "sft" and not recipe.data.completion_column:
         raise RecipeError(f"{source}: data.completion_column: an SFT stage needs the column of target responses")
     if recipe.rewards:

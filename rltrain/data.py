@@ -2,7 +2,7 @@
 
 Output rows keep every source column (rewards receive them as keyword arguments, e.g. ``answer``)
 and add ``prompt`` — a list of chat messages (system, then user) — and, for SFT, ``completion``
-(the assistant message to imitate).
+(the assistant message to imitate), for reward-model training ``chosen``/``rejected`` (assistant messages).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def load_rows(recipe: Recipe):
 
         params = {"seed": recipe.seed, **cfg.synthetic}
         try:
-            return datasets.Dataset.from_list(generate(cfg.source.removeprefix("synthetic:"), params))
+            rows = generate(cfg.source.removeprefix("synthetic:"), params, held_out=cfg.eval_size)
+            return datasets.Dataset.from_list(rows)
         except ValueError as exc:
             raise RecipeError(f"data.synthetic: {exc}") from None
     suffix = Path(cfg.source).suffix
@@ -66,10 +67,13 @@ def prepare(recipe: Recipe, dataset) -> Splits:
         if missing:
             raise RecipeError(f"data.columns: {missing} not in the dataset (columns: {dataset.column_names})")
         dataset = dataset.rename_columns(cfg.columns)
-    required = [cfg.prompt_column] + ([cfg.completion_column] if recipe.stage == "sft" else [])
-    for column in required:
+    required = {cfg.prompt_column: "data.prompt_column"}
+    if recipe.stage == "sft":
+        required[cfg.completion_column] = "data.completion_column"
+    if recipe.stage == "reward":
+        required.update({cfg.chosen_column: "data.chosen_column", cfg.rejected_column: "data.rejected_column"})
+    for column, field in required.items():
         if column not in dataset.column_names:
-            field = "data.prompt_column" if column == cfg.prompt_column else "data.completion_column"
             raise RecipeError(f"{field}: column {column!r} not in the dataset (columns: {dataset.column_names})")
     if cfg.eval_size >= len(dataset):
         raise RecipeError(f"data.eval_size: {cfg.eval_size} leaves no training rows (dataset has {len(dataset)})")
@@ -78,9 +82,12 @@ def prepare(recipe: Recipe, dataset) -> Splits:
         out = {"prompt": to_prompt(cfg, row)}
         if recipe.stage == "sft":
             out["completion"] = [{"role": "assistant", "content": row[cfg.completion_column]}]
+        if recipe.stage == "reward":  # TRL's conversational preference format
+            out["chosen"] = [{"role": "assistant", "content": row[cfg.chosen_column]}]
+            out["rejected"] = [{"role": "assistant", "content": row[cfg.rejected_column]}]
         return out
 
-    reserved = [c for c in ("prompt", "completion") if c in dataset.column_names]
+    reserved = [c for c in ("prompt", "completion", "chosen", "rejected") if c in dataset.column_names]
     dataset = dataset.map(build, remove_columns=reserved, desc="Building prompts")
     n_train = len(dataset) - cfg.eval_size
     train = dataset.select(range(n_train))

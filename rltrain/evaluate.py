@@ -1,5 +1,7 @@
 """Held-out evaluation: sample completions for held-out prompts and score them with the recipe's rewards.
 
+For a reward-model stage, :func:`evaluate_preferences` reports pairwise accuracy instead.
+
 Accuracy is the mean of one reward (``eval.metric``, default the first reward) over every sampled
 completion that reward could judge; completions it masked (``None``) are counted, not scored. The
 generation seed is fixed, so the before and after evaluations of a stage draw the same randomness.
@@ -106,6 +108,29 @@ def evaluate(model, tokenizer, rows, recipe: Recipe, rewards: list, *, model_nam
         masked={n: sum(v is None for v in s) for n, s in scores.items()},
         seconds=round(time.monotonic() - started, 2),
         examples=examples,
+    )
+
+
+def evaluate_preferences(model, tokenizer, rows, recipe: Recipe, *, model_name: str) -> EvalResult:
+    """Pairwise accuracy of a reward model on held-out preference rows: how often chosen > rejected."""
+    from verifiers.reward_model import RewardModel
+
+    cfg = recipe.eval or EvalConfig()
+    rows = rows.select(range(min(cfg.num_prompts, len(rows))))
+    started = time.monotonic()
+    scorer = RewardModel(model, tokenizer, batch_size=cfg.batch_size)
+    prompts = list(rows["prompt"])
+    chosen = scorer.score([(p, c[-1]["content"]) for p, c in zip(prompts, rows["chosen"])])
+    rejected = scorer.score([(p, r[-1]["content"]) for p, r in zip(prompts, rows["rejected"])])
+    wins = [float(c > r) for c, r in zip(chosen, rejected)]
+    return EvalResult(
+        model=model_name,
+        accuracy=_mean(wins),
+        metric="pairwise_accuracy",
+        num_prompts=len(rows),
+        num_samples=1,
+        rewards={"margin": _mean([c - r for c, r in zip(chosen, rejected)])},
+        seconds=round(time.monotonic() - started, 2),
     )
 
 

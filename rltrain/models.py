@@ -40,9 +40,19 @@ def load_tokenizer(recipe: Recipe):
 
 
 def load_model(recipe: Recipe, tokenizer):
-    """The policy model. Under DeepSpeed ZeRO-3 ``from_pretrained`` partitions it as it loads."""
-    from transformers import AutoModelForCausalLM
+    """The policy model (a reward model for ``stage: reward``). Under DeepSpeed ZeRO-3 ``from_pretrained``
+    partitions it as it loads."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    if recipe.stage == "reward":
+        if recipe.model.name_or_path == "tiny":
+            from rltrain.tiny import build_reward_model
+
+            return build_reward_model(recipe.model.tiny, len(tokenizer), tokenizer.pad_token_id)
+        return AutoModelForSequenceClassification.from_pretrained(
+            model_source(recipe), num_labels=1, dtype=torch_dtype(recipe.model),
+            trust_remote_code=recipe.model.trust_remote_code,
+        )
     if recipe.model.name_or_path == "tiny":
         from rltrain.tiny import build_model
 

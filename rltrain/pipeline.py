@@ -31,7 +31,10 @@ class StageSpec(BaseModel):
 
     name: str = Field(description="Stage name; also its sub-directory of output_dir.")
     recipe: str = Field(description="Recipe file, relative to the pipeline file.")
-    set: dict[str, Any] = Field(default_factory=dict, description="Overrides, dotted path -> value.")
+    set: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides, dotted path -> value; '{output_dir}' in a string value is the pipeline's output_dir.",
+    )
     from_previous: bool = Field(True, description="Start from the previous stage's final weights.")
 
     @field_validator("name")
@@ -70,7 +73,10 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> tuple
     for i, stage in enumerate(pipeline.stages):
         recipe_path = (path.resolve().parent / stage.recipe)
         stage_raw = read_yaml(recipe_path)
-        stage_overrides = [f"{k}={json.dumps(v)}" for k, v in stage.set.items()]
+        out = str(Path(pipeline.output_dir).resolve())
+        stage_overrides = [
+            f"{k}={json.dumps(v.replace('{output_dir}', out) if isinstance(v, str) else v)}" for k, v in stage.set.items()
+        ]
         stage_overrides.append(f"output_dir={json.dumps(str(Path(pipeline.output_dir) / stage.name))}")
         if i > 0 and stage.from_previous:
             previous = Path(pipeline.output_dir).resolve() / pipeline.stages[i - 1].name / FINAL_DIR

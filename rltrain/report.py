@@ -22,7 +22,8 @@ def _reward(value: float | None) -> str:
 
 
 def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "before/after") -> None:
-    """One row per stage: held-out accuracy before and after, training reward first and last."""
+    """One row per stage: held-out accuracy before and after, training reward first and last; plus a
+    ``retention`` row under a stage with ``eval.retention`` (an earlier stage's metric, before and after)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -48,6 +49,16 @@ def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "
             _reward(s.get("last_reward")),
             f"{s.get('train_seconds', 0):.0f}",
         )
+        retention = s.get("retention")
+        if retention:
+            kept_before, kept_after = retention.get("before"), retention.get("after")
+            result = kept_after or kept_before or {}
+            table.add_row(
+                "  retention", "eval", "",
+                f"{result.get('metric', '-')} ({result.get('num_prompts')}x{result.get('num_samples')}) "
+                f"of {retention.get('recipe', '?')}",
+                _eval_cell(kept_before), _eval_cell(kept_after), _delta(kept_before, kept_after), "", "", "",
+            )
     console = console or Console(stderr=True)
     if not console.is_terminal:  # logs and CI: wide enough that no cell is cut
         console = Console(file=console.file, width=max(console.width, 130))

@@ -148,14 +148,21 @@ def guard(name: str, fn: RewardFn, timeout: float) -> GuardedReward:
     return (AsyncGuardedReward if is_async_callable(fn) else GuardedReward)(name, fn, timeout)
 
 
-def build_reward(cfg: RewardConfig, index: int) -> GuardedReward:
+def build_reward(cfg: RewardConfig, index: int, gates: list[RewardConfig] | None = None) -> GuardedReward:
+    """One recipe reward, guarded; gated by ``gates`` (see :mod:`rltrain.combine`) when given."""
     try:
         fn = verifiers.build_reward(cfg.name, cfg.params)
+        if gates:
+            from rltrain.combine import gated
+
+            gate_fns = [verifiers.build_reward(g.name, g.params) for g in gates]
+            fn = gated(cfg.name, fn, gate_fns, cfg.gate_threshold)
     except verifiers.VerifierError as exc:
         raise RecipeError(f"rewards.{index} ({cfg.name}): {exc}") from None
     return guard(cfg.name, fn, cfg.timeout)
 
 
 def build_rewards(recipe: Recipe) -> list[GuardedReward]:
-    """The recipe's rewards, in order, each guarded."""
-    return [build_reward(cfg, i) for i, cfg in enumerate(recipe.rewards)]
+    """The recipe's rewards, in order, each guarded (and gated where ``rewards[].gate`` says so)."""
+    by_name = {cfg.name: cfg for cfg in recipe.rewards}
+    return [build_reward(cfg, i, [by_name[g] for g in cfg.gate]) for i, cfg in enumerate(recipe.rewards)]

@@ -1,5 +1,6 @@
 """One stage end to end: evaluate the starting model, train (in this process or launched on several
-ranks), evaluate the result, and write ``summary.json``.
+ranks), evaluate the result, and write ``summary.json``. With ``eval.retention``, both models are also
+evaluated on another recipe's held-out set (e.g. stage two on stage one's math).
 
 Multi-process and DeepSpeed stages are run by re-executing ``rltrain train`` under ``accelerate
 launch`` on the resolved recipe saved as ``<output_dir>/recipe.yaml``; this process waits, forwards
@@ -113,8 +114,30 @@ def evaluate_model(recipe: Recipe, source: str | None, label: str) -> dict[str, 
         raise ValueError("data.eval_size is 0: no held-out rows to evaluate on")
     tokenizer = load_tokenizer(target)
     model = load_model(target, tokenizer)
+    if recipe.stage == "reward":
+        from rltrain.evaluate import evaluate_preferences
+
+        return evaluate_preferences(model, tokenizer, splits.eval, recipe, model_name=label).as_dict()
     result = evaluate(model, tokenizer, splits.eval, recipe, build_rewards(recipe), model_name=label)
     return result.as_dict()
+
+
+def retention_recipe(recipe: Recipe) -> Recipe:
+    """The recipe of ``eval.retention``, evaluating this stage's model on that recipe's held-out data."""
+    from rltrain.config import read_yaml, recipe_from_dict
+    from rltrain.models import model_source
+
+    spec = recipe.eval.retention
+    path = recipe.resolve_input(spec.recipe)
+    raw = read_yaml(path)
+    raw.setdefault("model", {})["name_or_path"] = "tiny"  # placeholder: the model is this stage's
+    raw["output_dir"] = recipe.output_dir
+    other = recipe_from_dict(raw, source=f"{recipe.name}: eval.retention.recipe {path}", base_dir=path.resolve().parent)
+    model = recipe.model.model_copy(update={"name_or_path": model_source(recipe)})  # absolute if local
+    updates: dict[str, Any] = {"model": model}
+    if spec.metric:
+        updates["eval"] = (other.eval or recipe.eval).model_copy(update={"metric": spec.metric, "retention": None})
+    return other.model_copy(update=updates)
 
 
 def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any]:
@@ -131,6 +154,13 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any
         eval_before = evaluate_model(recipe, None, recipe.model.name_or_path)
         _write(summary_path, {**previous, "eval_before": eval_before})
 
+    retention = previous.get("retention")
+    if recipe.eval and recipe.eval.retention and retention is None:
+        logger.info("evaluating the starting model on %s (retention)", recipe.eval.retention.recipe)
+        retention = {"recipe": recipe.eval.retention.recipe,
+                     "before": evaluate_model(retention_recipe(recipe), None, recipe.model.name_or_path)}
+        _write(summary_path, {**previous, "eval_before": eval_before, "retention": retention})
+
     from rltrain.distributed import needs_launcher
     from rltrain.trainer import train_process
 
@@ -144,6 +174,9 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any
     if recipe.eval and not result.interrupted:
         logger.info("evaluating the trained model on held-out prompts")
         eval_after = evaluate_model(recipe, result.final_dir, result.final_dir or "")
+        if retention is not None:
+            logger.info("evaluating the trained model on %s (retention)", recipe.eval.retention.recipe)
+            retention["after"] = evaluate_model(retention_recipe(recipe), result.final_dir, result.final_dir or "")
     summary = {
         "name": recipe.name,
         "kind": recipe.stage,
@@ -161,6 +194,7 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any
         "final_dir": result.final_dir,
         "eval_before": eval_before,
         "eval_after": eval_after,
+        "retention": retention,
         "distributed": recipe.distributed.model_dump(),
     }
     _write(summary_path, summary)

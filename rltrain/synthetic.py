@@ -1,6 +1,12 @@
 """Generated tasks for the CPU smoke pipeline: nothing is downloaded.
 
-Each task returns rows with ``problem`` (the question), ``answer`` (the gold final answer, checked by
+* ``arithmetic``: additions for the math stages (below);
+* ``instructions``: the same additions with a verifiable instruction (IFEval format) for stage two;
+* ``preferences``: chosen/rejected answer pairs for training the tiny reward model;
+* ``programs``: tiny stdin/stdout programs judged in the sandbox (:mod:`rltrain.synthetic_code`); any
+  task mixes them in with ``code_share`` (stage one trains math and code together).
+
+The arithmetic task returns rows with ``problem`` (the question), ``answer`` (the gold final answer, checked by
 the math verifier) and ``solution`` (a think-format target response for cold-start SFT: reasoning,
 ``</think>``, then the answer in ``\\boxed{}``). The chat template of the built-in tiny tokenizer
 prefills ``<think>\\n`` the way QwQ's does, so ``solution`` starts directly with the reasoning.
@@ -10,9 +16,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-Row = dict[str, str]
+from rltrain.synthetic_code import programs, with_programs
+
+Row = dict[str, Any]
 
 
 def arithmetic(
@@ -77,14 +86,125 @@ def _reasoning(a: int, b: int, op: str) -> str:
     return f"{a}+{b}: " + "; ".join(steps) + f". {a}+{b}={a + b}"
 
 
-TASKS: dict[str, Callable[..., list[Row]]] = {"arithmetic": arithmetic}
+# --- instruction following -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Instruction:
+    """A verifiable instruction: the sentence added to the question, its IFEval id and kwargs, and how
+    an answer that follows it looks."""
+
+    text: str
+    instruction_id: str
+    kwargs: dict[str, Any]
+    follow: Callable[[str], str]
+
+
+INSTRUCTIONS: dict[str, _Instruction] = {
+    "quote": _Instruction("Wrap your answer in double quotes.", "startend:quotation", {}, lambda a: f'"{a}"'),
+    "title": _Instruction("Give it a title like <<sum>>.", "detectable_format:title", {}, lambda a: f"<<sum>>\n{a}"),
+    "end": _Instruction("End with the word Done.", "startend:end_checker", {"end_phrase": "Done."},
+                        lambda a: f"{a} Done."),
+    "highlight": _Instruction("Highlight the answer with *stars*.", "detectable_format:number_highlighted_sections",
+                              {"num_highlights": 1}, lambda a: f"*{a}*"),
+}
+"""Instructions of the ``instructions`` and ``preferences`` tasks, by kind. Every one keeps the
+``\\boxed{}`` answer intact, so the math verifier still reads it."""
+
+
+def _kinds(kinds: str) -> list[str]:
+    names = [k.strip() for k in kinds.split(",") if k.strip()]
+    unknown = [k for k in names if k not in INSTRUCTIONS]
+    if unknown or not names:
+        raise ValueError(f"synthetic: kinds {unknown or kinds!r} unknown; choose from {sorted(INSTRUCTIONS)}")
+    return names
+
+
+def instructions(
+    size: int = 2000,
+    seed: int = 0,
+    share: float = 1.0,
+    follow_rate: float = 1.0,
+    kinds: str = "quote,title,end,highlight",
+    augment: bool = False,
+    holdout: int = 0,
+    **arithmetic_params: Any,
+) -> list[Row]:
+    """The ``arithmetic`` problems (same seed, same problems in the same order) with a verifiable
+    instruction put before a ``share`` of them, in IFEval's format: ``instruction_id_list`` and
+    ``kwargs`` columns (empty lists on rows without an instruction).
+
+    ``follow_rate`` is the share of ``solution`` targets (for cold-start SFT) that follow their row's
+    instruction; the rest ignore it, as an uneven cold start would. With ``augment``, every plain row is
+    kept as it is and the instruction rows are added as copies in front of them, made only from rows
+    before the last ``holdout`` ones (which stay held out, unchanged). Other parameters are those of
+    :func:`arithmetic`.
+    """
+    for name, value in (("share", share), ("follow_rate", follow_rate)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"synthetic instructions: {name} must be within [0, 1], got {value}")
+    if not 0 <= holdout <= size:
+        raise ValueError(f"synthetic instructions: holdout must be within [0, size], got {holdout}")
+    names = _kinds(kinds)
+    plain = arithmetic(size=size, seed=seed, **arithmetic_params)
+    for row in plain:
+        row["instruction_id_list"], row["kwargs"] = [], []
+    if augment:
+        rows = [dict(row) for row in plain[: size - holdout]]
+    else:
+        rows = plain
+    pick, follow = random.Random(seed + 2), random.Random(seed + 3)
+    tagged = []
+    for row in rows:
+        if pick.random() >= share:
+            continue
+        tagged.append(row)
+        inst = INSTRUCTIONS[pick.choice(names)]
+        # The instruction goes first: the question then sits as close to the answer as in plain rows.
+        row["problem"] = f"{inst.text} {row['problem']}"
+        row["instruction_id_list"], row["kwargs"] = [inst.instruction_id], [dict(inst.kwargs)]
+        if follow.random() < follow_rate:
+            reasoning, answer = row["solution"].split("</think>\n")
+            row["solution"] = f"{reasoning}</think>\n{inst.follow(answer)}"
+    return tagged + plain if augment else rows
+
+
+def preferences(size: int = 1000, seed: int = 0, kinds: str = "quote,title,end,highlight", **arithmetic_params: Any) -> list[Row]:
+    """Preference pairs for training a tiny reward model: ``problem`` (a question with an instruction),
+    ``chosen`` (an answer that follows it) and ``rejected`` (the same answer ignoring it, or following
+    another instruction instead). Answers only: reward models score the text after ``</think>``."""
+    names = _kinds(kinds)
+    rows = arithmetic(size=size, seed=seed, **arithmetic_params)
+    rng = random.Random(seed + 4)
+    pairs: list[Row] = []
+    for row in rows:
+        kind = rng.choice(names)
+        inst = INSTRUCTIONS[kind]
+        answer = f"\\boxed{{{row['answer']}}}"
+        others = [k for k in names if k != kind]
+        rejected = INSTRUCTIONS[rng.choice(others)].follow(answer) if others and rng.random() < 0.3 else answer
+        pairs.append({"problem": f"{inst.text} {row['problem']}", "chosen": inst.follow(answer), "rejected": rejected})
+    return pairs
+
+
+TASKS: dict[str, Callable[..., list[Row]]] = {
+    "arithmetic": arithmetic,
+    "programs": programs,
+    "instructions": instructions,
+    "preferences": preferences,
+}
 """Synthetic tasks by name, used as ``data.source: synthetic:<name>``."""
 
 
-def generate(task: str, params: dict[str, Any]) -> list[Row]:
+def generate(task: str, params: dict[str, Any], *, held_out: int = 0) -> list[Row]:
+    """Rows of ``task``; ``code_share`` (and ``code: {...}`` program parameters) mixes code rows into
+    all but the last ``held_out`` rows."""
     if task not in TASKS:
         raise ValueError(f"unknown synthetic task {task!r}; known: {sorted(TASKS)}")
+    params = dict(params)
+    code_share, code_params = params.pop("code_share", 0.0), params.pop("code", {}) or {}
     try:
-        return TASKS[task](**params)
+        rows = TASKS[task](**params)
+        return with_programs(rows, share=float(code_share), seed=params.get("seed", 0), held_out=held_out, **code_params)
     except TypeError as exc:
         raise ValueError(f"synthetic:{task}: bad parameter in data.synthetic ({exc})") from None

@@ -87,6 +87,19 @@ def build_model(shape: TinyModelConfig, vocab_size: int, pad_token_id: int, eos_
     return model
 
 
+def build_reward_model(shape: TinyModelConfig, vocab_size: int, pad_token_id: int):
+    """A randomly initialised ``Qwen2ForSequenceClassification`` with one output (a reward model)."""
+    import torch
+    from transformers import Qwen2ForSequenceClassification
+
+    causal = build_model(shape, vocab_size, pad_token_id, pad_token_id)
+    config = causal.config
+    config.num_labels = 1
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(shape.seed)
+        return Qwen2ForSequenceClassification(config)
+
+
 def build_tiny(shape: TinyModelConfig | None = None):
     """Tokenizer and model, in memory."""
     tokenizer = build_tokenizer()

@@ -1,4 +1,5 @@
-"""One training process: recipe → TRL config → GRPOTrainer or SFTTrainer → checkpoints and final weights.
+"""One training process: recipe → TRL config → GRPOTrainer, SFTTrainer or RewardTrainer → checkpoints and
+final weights.
 
 This runs in every rank (directly for a single process, or under ``accelerate launch``). The algorithm
 is TRL's; what is added here is the wiring: guarded rewards, metrics.jsonl, graceful stop on
@@ -42,7 +43,7 @@ class TrainResult:
 def trl_config(recipe: Recipe):
     """The TRL ``GRPOConfig``/``SFTConfig`` of a recipe, with device-dependent defaults filled in."""
     import torch
-    from trl import GRPOConfig, SFTConfig
+    from trl import GRPOConfig, RewardConfig, SFTConfig
 
     options = recipe.trl_options()
     on_gpu = torch.cuda.is_available()
@@ -65,6 +66,8 @@ def trl_config(recipe: Recipe):
     if recipe.stage == "grpo":
         options["reward_weights"] = [r.weight for r in recipe.rewards]
         return GRPOConfig(**options)
+    if recipe.stage == "reward":
+        return RewardConfig(**options)
     return SFTConfig(**options)
 
 
@@ -99,6 +102,10 @@ def build_trainer(recipe: Recipe, callbacks: list):
             processing_class=tokenizer,
             callbacks=callbacks,
         )
+    if recipe.stage == "reward":
+        from trl import RewardTrainer
+
+        return RewardTrainer(model=model, args=args, train_dataset=splits.train, processing_class=tokenizer, callbacks=callbacks)
     from trl import SFTTrainer
 
     return SFTTrainer(model=model, args=args, train_dataset=splits.train, processing_class=tokenizer, callbacks=callbacks)

@@ -26,7 +26,7 @@ def base() -> dict:
     }
 
 
-@pytest.mark.parametrize("name", ["cold_start.yaml", "stage1.yaml", "stage2.yaml"])
+@pytest.mark.parametrize("name", ["reward_model.yaml", "cold_start.yaml", "stage1.yaml", "stage2.yaml"])
 def test_shipped_smoke_recipes_validate(name):
     recipe = load_recipe(SMOKE / name, ["model.name_or_path=tiny"])
     assert recipe.output_dir.startswith("runs/smoke/")

@@ -1,7 +1,9 @@
-"""The embedded smoke pipeline end to end: tiny model → cold-start SFT → GRPO stage one → stage two.
+"""The embedded smoke pipeline end to end: tiny reward model, then tiny policy → cold-start SFT → GRPO
+stage one (math) → GRPO stage two (reward model + instruction-following rules).
 
 This is the README's main job. It must really learn: stage one's held-out sampled accuracy has to
-rise clearly (the before/after evaluations share prompts and sampling seed).
+rise clearly, stage two has to raise held-out instruction following and the reward model's score
+without losing stage one's math beyond noise (before/after evaluations share prompts and sampling seed).
 """
 
 import json
@@ -14,7 +16,13 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ["cold_start", "stage1_math", "stage2_general"]
+STAGES = ["reward_model", "cold_start", "stage1_math", "stage2_general"]
+
+
+def two_standard_errors(result):
+    """Two standard errors of a difference of proportions at p=0.5, n samples each."""
+    n = result["num_prompts"] * result["num_samples"]
+    return 2 * (0.5 / n) ** 0.5
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +30,7 @@ def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
     cmd = [sys.executable, "-m", "rltrain", "pipeline", str(REPO / "recipes/smoke/pipeline.yaml"),
            "--set", f"output_dir={out}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=REPO)
     assert done.returncode == 0, done.stderr[-5000:]
     return out, done
 
@@ -44,10 +52,30 @@ def test_stage_one_raises_held_out_accuracy(smoke_run):
     out, _ = smoke_run
     summary = json.loads((out / "stage1_math" / "summary.json").read_text())
     before, after = summary["eval_before"]["accuracy"], summary["eval_after"]["accuracy"]
-    n = summary["eval_after"]["num_prompts"] * summary["eval_after"]["num_samples"]
-    # Two standard errors of a difference of proportions at p=0.5 for n samples each.
-    margin = 2 * (0.5 / n) ** 0.5
-    assert after - before > margin, f"stage one accuracy {before:.3f} -> {after:.3f} (n={n})"
+    margin = two_standard_errors(summary["eval_after"])
+    assert after - before > margin, f"stage one accuracy {before:.3f} -> {after:.3f} (margin {margin:.3f})"
+
+
+def test_the_reward_model_stage_learns_the_preferences(smoke_run):
+    out, _ = smoke_run
+    summary = json.loads((out / "reward_model" / "summary.json").read_text())
+    assert summary["eval_after"]["metric"] == "pairwise_accuracy"
+    assert summary["eval_after"]["accuracy"] >= 0.85, summary["eval_after"]
+
+
+def test_stage_two_raises_rule_and_reward_model_scores_and_keeps_the_math(smoke_run):
+    out, _ = smoke_run
+    summary = json.loads((out / "stage2_general" / "summary.json").read_text())
+    before, after = summary["eval_before"], summary["eval_after"]
+    assert after["metric"] == "ifeval"
+    assert after["accuracy"] - before["accuracy"] > two_standard_errors(after), (before["rewards"], after["rewards"])
+    assert after["rewards"]["reward_model"] - before["rewards"]["reward_model"] > 0.1, (before["rewards"], after["rewards"])
+    kept_before, kept_after = summary["retention"]["before"], summary["retention"]["after"]
+    assert kept_before["metric"] == "math_accuracy"
+    assert kept_after["accuracy"] >= kept_before["accuracy"] - two_standard_errors(kept_after), summary["retention"]
+    logs = [json.loads(line) for line in (out / "stage2_general" / "metrics.jsonl").read_text().splitlines()]
+    assert all("rewards/reward_model/gated" in log and "rewards/ifeval/mean" in log for log in logs)
+    assert any(key.startswith("ifeval/") for key in logs[-1])
 
 
 def test_stage_two_starts_from_stage_one(smoke_run):
@@ -58,7 +86,7 @@ def test_stage_two_starts_from_stage_one(smoke_run):
 
 def test_before_after_table_is_printed(smoke_run):
     _, done = smoke_run
-    assert "before/after" in done.stderr
+    assert "before/after" in done.stderr and "retention" in done.stderr
     for stage in STAGES:
         assert stage in done.stderr
 

@@ -1,0 +1,227 @@
+"""A general reward model: score (conversation, response) pairs with a sequence-classification model.
+
+Any local (or cached hub) ``AutoModelForSequenceClassification`` with one output label works, e.g. a
+Skywork-Reward style model, or the tiny model the smoke pipeline trains. Each pair is rendered with the
+model's own chat template (the prompt messages plus the response as the assistant turn), batched by
+length, and scored by the logit the model reads at the last token.
+
+* **truncation**: texts longer than ``max_length`` tokens lose tokens on the ``left`` (the start of the
+  prompt; the default, so the response end that the score is read from is kept) or on the ``right``;
+* **thinking**: by default the reasoning before ``</think>`` is removed from the response, since reward
+  models judge answers (``thinking: keep`` to score everything);
+* **normalisation** (applied by the reward, see :func:`normalize`): ``raw`` logits, ``sigmoid`` (0..1), or
+  ``group`` z-scores over the completions of the same prompt (what GRPO compares);
+* bf16 on GPU, float32 on CPU.
+
+``score(pairs) -> list[float]`` is the in-code interface. The ``reward_model`` reward wraps it for
+recipes, in-process or against a remote server (``mode: remote``, see :mod:`verifiers.reward_model_client`).
+The model is loaded on the first call, not when the recipe is validated.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from verifiers.completions import completion_text
+from verifiers.errors import VerifierError
+from verifiers.registry import RewardFn, register_reward
+from verifiers.rules.check import strip_thinking
+
+__all__ = ["Pair", "RewardModel", "load_reward_model", "normalize", "render"]
+
+Messages = list[dict[str, Any]]
+Pair = tuple[Messages, str]
+"""A conversation (chat messages, or a plain prompt string) and the response to score."""
+
+Normalization = Literal["raw", "sigmoid", "group"]
+
+
+def _messages(prompt: Any) -> Messages:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    if isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
+        return [dict(m) for m in prompt]
+    raise VerifierError(f"prompt must be a string or a list of chat messages, got {type(prompt).__name__}")
+
+
+def render(tokenizer, messages: Any, response: str, *, thinking: Literal["strip", "keep"] = "strip") -> str:
+    """The text the reward model reads: the conversation and the response in the model's chat template."""
+    answer = strip_thinking(response) if thinking == "strip" else response
+    conversation = _messages(messages) + [{"role": "assistant", "content": answer}]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(conversation, tokenize=False)
+    return "\n".join(m["content"] for m in conversation)  # a plain classifier without a template
+
+
+class RewardModel:
+    """A loaded reward model; :meth:`score` is thread-safe (calls are serialised)."""
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        batch_size: int = 8,
+        max_length: int = 2048,
+        truncation: Literal["left", "right"] = "left",
+        thinking: Literal["strip", "keep"] = "strip",
+    ):
+        if batch_size < 1 or max_length < 8:
+            raise VerifierError(f"reward model: batch_size must be >= 1 and max_length >= 8, got {batch_size}, {max_length}")
+        if getattr(model.config, "num_labels", 1) != 1:
+            raise VerifierError(f"reward model: expected one output label (num_labels=1), got {model.config.num_labels}")
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if getattr(model.config, "pad_token_id", None) is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.truncation = truncation
+        self.thinking = thinking
+        self._lock = threading.Lock()
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def render(self, messages: Any, response: str) -> str:
+        """The text this model scores for one pair (see :func:`render`)."""
+        return render(self.tokenizer, messages, response, thinking=self.thinking)
+
+    def score(self, pairs: Sequence[Pair]) -> list[float]:
+        """One raw score per (messages, response) pair, in order."""
+        return self.score_texts([self.render(messages, response) for messages, response in pairs])
+
+    def score_texts(self, texts: Sequence[str]) -> list[float]:
+        """One raw score per already rendered text (a whole conversation), in order."""
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)  # little padding per batch
+        scores = [0.0] * len(texts)
+        with self._lock, torch.inference_mode():
+            self.tokenizer.padding_side = "right"
+            self.tokenizer.truncation_side = self.truncation
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                enc = self.tokenizer(
+                    [texts[i] for i in batch], return_tensors="pt", padding=True, truncation=True,
+                    max_length=self.max_length, add_special_tokens=False,
+                ).to(self.device)
+                logits = self.model(**enc).logits[:, 0].float().tolist()
+                for i, value in zip(batch, logits):
+                    scores[i] = value
+        return scores
+
+
+@functools.lru_cache(maxsize=4)
+def load_reward_model(
+    path: str,
+    *,
+    batch_size: int = 8,
+    max_length: int = 2048,
+    truncation: Literal["left", "right"] = "left",
+    thinking: Literal["strip", "keep"] = "strip",
+    trust_remote_code: bool = False,
+) -> RewardModel:
+    """Load a sequence-classification reward model from a directory (or the local hub cache); cached."""
+    from pathlib import Path
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    local = Path(path).expanduser()
+    if not local.exists() and (path.startswith((".", "/", "~")) or not _looks_like_hub_id(path)):
+        raise VerifierError(f"reward model: model_path {path!r} not found; train one (e.g. the smoke pipeline's "
+                            "reward_model stage) or give a local directory")
+    on_gpu = torch.cuda.is_available()
+    dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float32
+    source = str(local) if local.exists() else path
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, num_labels=1, dtype=dtype, trust_remote_code=trust_remote_code
+    )
+    if on_gpu:
+        model = model.to("cuda")
+    return RewardModel(model, tokenizer, batch_size=batch_size, max_length=max_length, truncation=truncation,
+                       thinking=thinking)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.endswith("/")
+
+
+def normalize(scores: Sequence[float], method: Normalization, prompts: Sequence[Any] | None = None) -> list[float]:
+    """Apply a normalisation to raw scores.
+
+    ``group`` standardises within each run of consecutive completions of the same prompt (TRL lays a
+    prompt's generations out next to each other); a group of one, or of equal scores, gives 0.0.
+    """
+    if method == "raw":
+        return [float(s) for s in scores]
+    if method == "sigmoid":
+        return [1.0 / (1.0 + math.exp(-s)) if s >= -700 else 0.0 for s in scores]
+    if prompts is None or len(prompts) != len(scores):
+        raise VerifierError("group normalisation needs the prompt of every score")
+    out: list[float] = []
+    start = 0
+    while start < len(scores):
+        end = start + 1
+        while end < len(scores) and prompts[end] == prompts[start]:
+            end += 1
+        group = scores[start:end]
+        mean = sum(group) / len(group)
+        std = (sum((s - mean) ** 2 for s in group) / len(group)) ** 0.5
+        out.extend((s - mean) / std if std > 1e-8 else 0.0 for s in group)
+        start = end
+    return out
+
+
+@register_reward("reward_model", description="a sequence-classification reward model's score (in-process or served)")
+def build_reward_model(
+    *,
+    model_path: str | None = None,
+    mode: Literal["in_process", "remote"] = "in_process",
+    url: str | None = None,
+    normalization: Normalization = "raw",
+    batch_size: int = 8,
+    max_length: int = 2048,
+    truncation: Literal["left", "right"] = "left",
+    thinking: Literal["strip", "keep"] = "strip",
+    timeout: float = 60.0,
+    retries: int = 3,
+    api: Literal["rltrain", "openrlhf"] = "rltrain",
+) -> RewardFn:
+    """``model_path``: reward model directory (in_process). ``mode``: ``in_process`` loads the model in
+    the trainer; ``remote`` posts to ``url`` (an ``rltrain rm serve`` server or any OpenRLHF-style
+    ``/get_reward`` endpoint). ``normalization``: ``raw``, ``sigmoid`` or ``group`` (z-score per prompt).
+    ``batch_size``/``max_length``/``truncation``/``thinking``: see :class:`RewardModel`. ``timeout``/
+    ``retries``: per request, remote mode. ``api``: remote request shape, ``rltrain`` (``/score``) or
+    ``openrlhf`` (``/get_reward``)."""
+    if mode == "in_process" and not model_path:
+        raise VerifierError("reward_model: mode in_process needs params.model_path (a reward model directory)")
+    if mode == "remote" and not url:
+        raise VerifierError("reward_model: mode remote needs params.url, e.g. http://rm-node:8081")
+
+    if mode == "remote":
+        from verifiers.reward_model_client import RewardModelClient
+
+        client = RewardModelClient(url, timeout=timeout, retries=retries, batch_size=batch_size, thinking=thinking,
+                                   api=api)
+        scorer = client.score
+    else:
+        def scorer(pairs: Sequence[Pair]) -> list[float]:
+            model = load_reward_model(model_path, batch_size=batch_size, max_length=max_length,
+                                      truncation=truncation, thinking=thinking)
+            return model.score(pairs)
+
+    def reward_model(prompts: list, completions: list, **columns: Any) -> list[float | None]:
+        pairs = [(p, completion_text(c)) for p, c in zip(prompts, completions)]
+        return list(normalize(scorer(pairs), normalization, prompts))
+
+    return reward_model

@@ -1,0 +1,67 @@
+"""Client of a served reward model (``rltrain rm serve``, or any OpenRLHF-style ``/get_reward`` server).
+
+Pairs are sent in chunks of ``batch_size``, several chunks in flight at once, over one pooled HTTP
+client with a timeout per request and retries with backoff (:class:`sandbox.service.JsonClient`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from verifiers.errors import VerifierError
+from verifiers.rules.check import strip_thinking
+
+__all__ = ["RewardModelClient"]
+
+
+def _plain(messages: Any) -> str:
+    if isinstance(messages, str):
+        return messages
+    return "\n".join(str(m.get("content", "")) for m in messages)
+
+
+class RewardModelClient:
+    """``score(pairs) -> list[float]`` against a server.
+
+    ``api``: ``rltrain`` posts structured pairs to ``/score`` (the server applies its chat template);
+    ``openrlhf`` posts ``{"query": [prompt + response, ...]}`` to ``/get_reward``.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 60.0, retries: int = 3, batch_size: int = 32,
+                 concurrency: int = 4, thinking: Literal["strip", "keep"] = "strip",
+                 api: Literal["rltrain", "openrlhf"] = "rltrain"):
+        from sandbox.service import JsonClient
+
+        if not url.startswith(("http://", "https://")):
+            raise VerifierError(f"reward model url {url!r} must start with http:// or https://")
+        self.url = url
+        self.batch_size = max(1, batch_size)
+        self.concurrency = max(1, concurrency)
+        self.thinking = thinking
+        self.api = api
+        self._http = JsonClient(url, timeout=timeout, retries=retries)
+
+    def _chunk(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
+        if self.api == "openrlhf":
+            answer = self._http.post("/get_reward", {"query": [_plain(m) + r for m, r in pairs]})
+            values = answer.get("rewards")
+        else:
+            answer = self._http.post("/score", {"pairs": [{"messages": m, "response": r} for m, r in pairs]})
+            values = answer.get("scores")
+        if not isinstance(values, list) or len(values) != len(pairs):
+            raise VerifierError(f"{self.url}: expected {len(pairs)} scores, got {str(answer)[:200]}")
+        return [float(v) for v in values]
+
+    def score(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
+        """Raw scores of (messages, response) pairs, in order."""
+        prepared = [(m, strip_thinking(r) if self.thinking == "strip" else r) for m, r in pairs]
+        chunks = [prepared[i : i + self.batch_size] for i in range(0, len(prepared), self.batch_size)]
+        if len(chunks) <= 1:
+            return self._chunk(chunks[0]) if chunks else []
+        with ThreadPoolExecutor(min(self.concurrency, len(chunks))) as pool:
+            return [score for part in pool.map(self._chunk, chunks) for score in part]
+
+    def close(self) -> None:
+        self._http.close()
