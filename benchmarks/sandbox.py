@@ -39,11 +39,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import Judge, Limits, Sandbox  # noqa: E402
-from sandbox.client import SandboxClient  # noqa: E402
-from sandbox.judge import outputs_match  # noqa: E402
-from sandbox.languages import get_language  # noqa: E402
-from sandbox.server import build_service  # noqa: E402
+from sandbox import Judge, Limits, Sandbox
+from sandbox.client import SandboxClient
+from sandbox.judge import outputs_match
+from sandbox.languages import get_language
+from sandbox.server import build_service
 
 TRIVIAL = "print(1)"
 ADD = "a, b = map(int, input().split())\nprint(a + b)"
