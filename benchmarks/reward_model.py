@@ -28,11 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-# Run as a script, this folder comes first on sys.path, where benchmarks/sandbox.py would shadow the
-# sandbox package the server is built on: import from the repository root instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 
 def _tiny_model(directory: str) -> str:

@@ -19,7 +19,7 @@ How to run
 ----------
 From the repository root (bubblewrap installed; as root, cgroups are used too)::
 
-    .venv/bin/python benchmarks/sandbox.py --seconds 3 --workers 2
+    .venv/bin/python benchmarks/sandbox_throughput.py --seconds 3 --workers 2
 
 Absolute rates depend on the machine and its load; the ratios measured in one run are what to compare.
 """
