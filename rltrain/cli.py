@@ -1,4 +1,4 @@
-"""The ``rltrain`` command line: train, pipeline, eval, init-tiny, rewards.
+"""The ``rltrain`` command line: train, pipeline, eval, init-tiny, rewards, verify, rm, sandbox.
 
 Exit status: 0 success; 2 invalid recipe or arguments (reported before any model is loaded);
 75 stopped by SIGTERM/SIGUSR1 after saving a checkpoint (run again with ``--resume``); 1 other errors.
@@ -13,6 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+from rltrain.cli_rm import add_rm_parser
+from rltrain.cli_sandbox import add_sandbox_parser
+from rltrain.cli_verify import add_verify_math, add_verify_rules
 from rltrain.errors import RecipeError
 
 EXIT_RECIPE = 2
@@ -114,74 +117,6 @@ def cmd_rewards(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify_rules(args: argparse.Namespace) -> int:
-    """Print one JSON list of verdicts per IFEval-format line (response, instruction_id_list, kwargs)."""
-    from verifiers import VerifierError
-    from verifiers.rules import check
-
-    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-    with stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                verdicts = check(row["response"], row["instruction_id_list"], row.get("kwargs"),
-                                 strict=not args.loose, thinking=not args.keep_thinking)
-            except (json.JSONDecodeError, KeyError, TypeError, VerifierError) as exc:
-                problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-                raise RecipeError(f"{args.file}:{number}: {problem} (each line needs response, instruction_id_list, kwargs)") from None
-            print(json.dumps(verdicts))
-    return 0
-
-
-def _add_verify_rules(verify_sub) -> None:
-    p = verify_sub.add_parser(
-        "rules", help="IFEval instruction-following verdicts",
-        description="Check responses against IFEval instructions; prints one JSON list of verdicts per input line.",
-    )
-    p.add_argument("--file", required=True, help="JSONL with response, instruction_id_list and kwargs per line ('-': stdin)")
-    p.add_argument("--loose", action="store_true", help="IFEval's loose mode instead of strict")
-    p.add_argument("--keep-thinking", action="store_true", help="check the whole text (default: drop <think>...</think> first)")
-    p.set_defaults(func=cmd_verify_rules)
-
-
-def cmd_rm_serve(args: argparse.Namespace) -> int:
-    """Serve a reward model over HTTP until SIGTERM/SIGINT."""
-    from verifiers.reward_model import load_reward_model
-    from verifiers.reward_model_server import build_service
-
-    model = load_reward_model(args.model_path, batch_size=args.max_batch, max_length=args.max_length,
-                              thinking="keep" if args.keep_thinking else "strip")
-    service, batcher = build_service(model, host=args.host, port=args.port, max_batch=args.max_batch,
-                                     max_wait_ms=args.max_wait_ms, capacity=args.capacity, model_path=args.model_path)
-    _console().print(f"reward model {args.model_path} on {service.url} (POST /score, /get_reward; GET /health, /metrics)",
-                     soft_wrap=True, markup=False, highlight=False)
-    try:
-        service.serve()
-    finally:
-        batcher.close()
-    return 0
-
-
-def _add_rm(sub) -> None:
-    p = sub.add_parser("rm", help="reward model tools", description="Reward model tools.")
-    rm_sub = p.add_subparsers(dest="rm_command", required=True, metavar="RM_COMMAND")
-    p = rm_sub.add_parser(
-        "serve", help="serve a reward model over HTTP",
-        description="Serve a sequence-classification reward model: POST /score, POST /get_reward (OpenRLHF), GET /health.",
-    )
-    p.add_argument("model_path", metavar="MODEL_PATH", help="reward model directory")
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    p.add_argument("--port", type=int, default=8081, help="port (default 8081)")
-    p.add_argument("--max-batch", type=int, default=64, help="texts per forward pass (default 64)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill (default 5 ms)")
-    p.add_argument("--max-length", type=int, default=2048, help="tokens per text; longer ones lose their start")
-    p.add_argument("--capacity", type=int, default=4096, help="texts in flight before answering 429 (default 4096)")
-    p.add_argument("--keep-thinking", action="store_true", help="score the reasoning too (default: the answer only)")
-    p.set_defaults(func=cmd_rm_serve)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rltrain", description="Outcome-reward RL (GRPO) training from YAML recipes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -224,13 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="run a verifier on given completions", description="Run a verifier outside training: one case from flags, or many from a JSONL file.")
     verify_sub = p.add_subparsers(dest="verifier", required=True, metavar="VERIFIER")
-    _add_verify_rules(verify_sub)
-    from rltrain.cli_verify import add_verify_math
-
     add_verify_math(verify_sub)
-    _add_rm(sub)
-    from rltrain.cli_sandbox import add_sandbox_parser
-
+    add_verify_rules(verify_sub)
+    add_rm_parser(sub)
     add_sandbox_parser(sub)
     return parser
 

@@ -1,4 +1,7 @@
-"""``rltrain verify math``: the math accuracy verifier on one case from flags, or on a JSONL file.
+"""``rltrain verify math|rules``: a verifier on one case from flags, or on a JSONL file.
+
+``rules`` reads IFEval-format lines (``response``, ``instruction_id_list``, ``kwargs``) and prints one
+JSON list of verdicts per line. ``math``:
 
     rltrain verify math --gold '\\frac{1}{2}' --completion 'so the answer is \\boxed{0.5}'
     rltrain verify math --file pairs.jsonl > verdicts.jsonl
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from rltrain.errors import RecipeError
@@ -49,22 +53,27 @@ def add_verify_math(verify_sub: Any) -> None:
     p.set_defaults(func=cmd_verify_math)
 
 
-def _read_pairs(path: str) -> list[dict[str, Any]]:
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    """Numbered non-blank lines of a JSONL file, or of stdin for ``-``."""
     stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
-    rows: list[dict[str, Any]] = []
     with stream:
         for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecipeError(f"{path}:{number}: not JSON ({exc.msg}); each line must be one JSON object") from None
-            if not isinstance(row, dict) or "gold" not in row or "completion" not in row:
-                raise RecipeError(f'{path}:{number}: each line needs "gold" and "completion" (and may have "expected")')
-            if "expected" in row and not isinstance(row["expected"], bool):
-                raise RecipeError(f'{path}:{number}: "expected" must be true or false, got {row["expected"]!r}')
-            rows.append(row)
+            if line.strip():
+                yield number, line
+
+
+def _read_pairs(path: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for number, line in _lines(path):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RecipeError(f"{path}:{number}: not JSON ({exc.msg}); each line must be one JSON object") from None
+        if not isinstance(row, dict) or "gold" not in row or "completion" not in row:
+            raise RecipeError(f'{path}:{number}: each line needs "gold" and "completion" (and may have "expected")')
+        if "expected" in row and not isinstance(row["expected"], bool):
+            raise RecipeError(f'{path}:{number}: "expected" must be true or false, got {row["expected"]!r}')
+        rows.append(row)
     return rows
 
 
@@ -103,3 +112,32 @@ def cmd_verify_math(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if wrong else 0
+
+
+def cmd_verify_rules(args: argparse.Namespace) -> int:
+    """Print one JSON list of verdicts per IFEval-format line (response, instruction_id_list, kwargs)."""
+    from verifiers import VerifierError
+    from verifiers.rules import check
+
+    for number, line in _lines(args.file):
+        try:
+            row = json.loads(line)
+            verdicts = check(row["response"], row["instruction_id_list"], row.get("kwargs"),
+                             strict=not args.loose, thinking=not args.keep_thinking)
+        except (json.JSONDecodeError, KeyError, TypeError, VerifierError) as exc:
+            problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise RecipeError(f"{args.file}:{number}: {problem} (each line needs response, instruction_id_list, kwargs)") from None
+        print(json.dumps(verdicts))
+    return 0
+
+
+def add_verify_rules(verify_sub: Any) -> None:
+    """Register ``rules`` under ``rltrain verify``."""
+    p = verify_sub.add_parser(
+        "rules", help="IFEval instruction-following verdicts",
+        description="Check responses against IFEval instructions; prints one JSON list of verdicts per input line.",
+    )
+    p.add_argument("--file", required=True, help="JSONL with response, instruction_id_list and kwargs per line ('-': stdin)")
+    p.add_argument("--loose", action="store_true", help="IFEval's loose mode instead of strict")
+    p.add_argument("--keep-thinking", action="store_true", help="check the whole text (default: drop <think>...</think> first)")
+    p.set_defaults(func=cmd_verify_rules)
