@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rltrain.synthetic_code import programs, with_programs
+from rltrain.synthetic_code import parse_kinds, programs, with_programs
 
 Row = dict[str, Any]
 
@@ -113,11 +113,7 @@ INSTRUCTIONS: dict[str, _Instruction] = {
 
 
 def _kinds(kinds: str) -> list[str]:
-    names = [k.strip() for k in kinds.split(",") if k.strip()]
-    unknown = [k for k in names if k not in INSTRUCTIONS]
-    if unknown or not names:
-        raise ValueError(f"synthetic: kinds {unknown or kinds!r} unknown; choose from {sorted(INSTRUCTIONS)}")
-    return names
+    return parse_kinds(kinds, INSTRUCTIONS, "synthetic")
 
 
 def instructions(

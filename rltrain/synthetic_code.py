@@ -30,11 +30,12 @@ PROGRAMS: dict[str, tuple[str, str, str, Any]] = {
 }
 
 
-def _kinds(kinds: str) -> list[str]:
+def parse_kinds(kinds: str, known: dict[str, Any], task: str) -> list[str]:
+    """Names from a comma-separated ``kinds`` parameter, each one of ``known`` (error names ``task``)."""
     names = [k.strip() for k in kinds.split(",") if k.strip()]
-    unknown = [k for k in names if k not in PROGRAMS]
+    unknown = [k for k in names if k not in known]
     if unknown or not names:
-        raise ValueError(f"synthetic programs: kinds {unknown or kinds!r} unknown; choose from {sorted(PROGRAMS)}")
+        raise ValueError(f"{task}: kinds {unknown or kinds!r} unknown; choose from {sorted(known)}")
     return names
 
 
@@ -45,7 +46,7 @@ def programs(size: int = 200, seed: int = 0, kinds: str = "sum,difference,produc
         raise ValueError(f"synthetic programs: mistake_rate must be within [0, 1], got {mistake_rate}")
     if tests < 1:
         raise ValueError(f"synthetic programs: tests must be at least 1, got {tests}")
-    names = _kinds(kinds)
+    names = parse_kinds(kinds, PROGRAMS, "synthetic programs")
     rng, mistakes = random.Random(seed + 5), random.Random(seed + 6)
     rows: list[Row] = []
     for _ in range(size):
