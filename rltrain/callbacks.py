@@ -29,12 +29,29 @@ def _barrier() -> None:
         dist.barrier()
 
 
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of ``metrics.jsonl``; a line cut short by a killed job is dropped with a warning."""
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            logger.warning("%s:%d is not a whole JSON line (a job killed while writing?); dropped", path, number)
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
 class MetricsLogger(TrainerCallback):
     """Appends one JSON object per logging step to ``metrics.jsonl`` (main process only).
 
     Keys are TRL's (``reward``, ``rewards/<name>/mean``, ``loss``...) plus ``step``, ``epoch`` and
     ``time`` (seconds since training began in this process). On resume, lines from steps after the
-    checkpoint are dropped first, so the file never holds a step twice.
+    checkpoint (and a last line cut short by a killed job) are dropped first, so the file never holds
+    a step twice.
     """
 
     def __init__(self, path: Path):
@@ -46,11 +63,11 @@ class MetricsLogger(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = time.monotonic()
         if _is_main(state) and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= state.global_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            records = _read_records(self.path)
+            kept = [r for r in records if r.get("step", math.inf) <= state.global_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
             if kept:
-                self.first = json.loads(kept[0])
-                self.last = json.loads(kept[-1])
+                self.first, self.last = kept[0], kept[-1]
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not _is_main(state) or not logs or "train_runtime" in logs:  # the last is the run's aggregate

@@ -1,4 +1,5 @@
-"""The ``rltrain`` command line: train, pipeline, eval, init-tiny, rewards, verify, rm, sandbox.
+"""The ``rltrain`` command line: train, pipeline, eval, init-tiny, rewards, verify, rm, sandbox, report, wait-ready,
+slurm-plan.
 
 Exit status: 0 success; 2 invalid recipe or arguments (reported before any model is loaded);
 75 stopped by SIGTERM/SIGUSR1 after saving a checkpoint (run again with ``--resume``); 1 other errors.
@@ -13,7 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+from rltrain.cli_cluster import add_cluster_parsers, add_placement_args, placement_from_args, placement_overrides
 from rltrain.cli_rm import add_rm_parser
+from rltrain.cli_report import add_report_parser
 from rltrain.cli_sandbox import add_sandbox_parser
 from rltrain.cli_verify import add_verify_math, add_verify_rules
 from rltrain.errors import RecipeError
@@ -41,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rltrain.distributed import is_launched
     from rltrain.stage import WORKER_ENV, exit_status, run_stage
 
-    recipe = load_recipe(args.recipe, args.set)
+    recipe = load_recipe(args.recipe, [*args.set, *placement_overrides(args)])
     if is_launched():
         from rltrain.trainer import EXIT_INTERRUPTED, train_process
 
@@ -49,7 +52,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Ranks started by our own launcher exit 0 on a clean stop; the parent reports it.
         interrupted = result.interrupted and os.environ.get(WORKER_ENV) != "1"
         return EXIT_INTERRUPTED if interrupted else 0
-    summary = run_stage(recipe, args.resume)
+    placement = placement_from_args(args)
+    summary = run_stage(recipe, args.resume, placement)
+    if not placement.is_head:
+        return exit_status(summary)
     from rltrain.report import print_table
 
     print_table([{**summary, "stage": recipe.name}], console=_console(), title=f"{recipe.name}: before/after")
@@ -62,7 +68,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     from rltrain.pipeline import run_pipeline
     from rltrain.stage import exit_status
 
-    summaries = run_pipeline(args.pipeline, args.set, console=_console())
+    summaries = run_pipeline(args.pipeline, args.set, console=_console(), placement=placement_from_args(args),
+                             only=args.only, stage_overrides_all=placement_overrides(args))
     return exit_status(summaries[-1]) if summaries else 0
 
 
@@ -129,11 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", nargs="?", const=True, default=None, metavar="CKPT",
         help="continue from CKPT, or (bare) from the newest complete checkpoint in output_dir if any",
     )
+    add_placement_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("pipeline", help="run stages in order", description="Run a pipeline's stages in order; a re-run skips finished stages and resumes an interrupted one.")
     p.add_argument("pipeline", help="pipeline YAML file")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help=set_help + " (pipeline fields, e.g. output_dir=DIR)")
+    p.add_argument("--only", metavar="STAGE", help="run just this stage (the stages before it must have finished)")
+    add_placement_args(p)
     p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("eval", help="held-out accuracy with a recipe's rewards", description="Sample completions for held-out prompts and score them with the recipe's rewards; prints and writes JSON.")
@@ -163,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_rules(verify_sub)
     add_rm_parser(sub)
     add_sandbox_parser(sub)
+    add_report_parser(sub)
+    add_cluster_parsers(sub)
     return parser
 
 
@@ -170,12 +182,50 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging()
     try:
+        if args.command in ("train", "pipeline"):
+            return _stoppable(args)
         return args.func(args)
     except RecipeError as exc:
         console = _console()
         console.print("[bold red]error:[/] ", end="")
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return EXIT_RECIPE
+
+
+class StopRequested(BaseException):
+    """SIGTERM/SIGUSR1 arrived while no training step was running (e.g. during evaluation). A
+    ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` swallows it."""
+
+
+def _stoppable(args: argparse.Namespace) -> int:
+    """Run train/pipeline so that SIGTERM/SIGUSR1 always ends in exit status 75 (resumable).
+
+    While ranks train, the stage forwards these signals to them and they save a checkpoint; outside
+    training (model loading, evaluation) there is nothing new to save, so the command stops at once.
+    Ranks started by a launcher keep the trainer's own handling.
+    """
+    import signal
+    import threading
+
+    from rltrain.distributed import is_launched
+    from rltrain.trainer import EXIT_INTERRUPTED
+
+    if is_launched() or threading.current_thread() is not threading.main_thread():
+        return args.func(args)
+
+    def stop(signum, frame):
+        raise StopRequested(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        return args.func(args)
+    except StopRequested as exc:
+        _console().print(f"stopped by {exc} outside a training step; nothing new to save. Continue with --resume "
+                         "(a pipeline resumes by itself).", markup=False, highlight=False)
+        return EXIT_INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,7 +53,30 @@ class ModelConfig(_Strict):
         "auto", description="Weights dtype; 'auto' means bfloat16 on GPU and float32 on CPU."
     )
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (off by default).")
+    rope_scaling: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "RoPE scaling merged over the checkpoint's own RoPE parameters (its rope_theta is kept), for contexts "
+            "beyond its native window, e.g. YaRN {rope_type: yarn, factor: 4.0, original_max_position_embeddings: "
+            "32768} as QwQ-32B's model card advises; 'type' is read as 'rope_type'. Applied wherever rltrain loads "
+            "the policy from a checkpoint: training (and a KL reference model) and evaluation. Not applied to the "
+            "built-in tiny model, nor to vLLM, which reads config.json or its own --hf-overrides."
+        ),
+    )
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Shape of the 'tiny' model.")
+
+    @field_validator("rope_scaling")
+    @classmethod
+    def _rope_type_named(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        scaling = dict(value)
+        if "type" in scaling:  # the config.json spelling of older checkpoints and model cards
+            kind = scaling.pop("type")
+            scaling.setdefault("rope_type", kind)
+        if not isinstance(scaling.get("rope_type"), str) or not scaling["rope_type"]:
+            raise ValueError("needs rope_type, e.g. {rope_type: yarn, factor: 4.0, original_max_position_embeddings: 32768}")
+        return scaling
 
 
 class DataConfig(_Strict):
@@ -304,6 +330,7 @@ def _list_index(node: list, part: str, where: str) -> int:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a recipe or pipeline file, with ``${NAME}`` references expanded (see :func:`expand_env`)."""
     if not path.is_file():
         raise RecipeError(f"{path}: no such file")
     try:
@@ -312,7 +339,41 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise RecipeError(f"{path}: not valid YAML:\n{exc}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: expected a mapping of recipe fields at the top level")
-    return raw
+    return expand_env(raw, source=str(path))
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(raw: Any, *, source: str, environ: Mapping[str, str] | None = None, _where: str = "") -> Any:
+    """Expand ``${NAME}`` and ``${NAME:-default}`` in every string value from the environment.
+
+    This is how a recipe takes addresses only known at launch time, e.g. ``server_url:
+    ${RLTRAIN_SANDBOX_URL:-}`` (the SLURM scripts export the sandbox, reward-model and vLLM addresses
+    they start). A reference to an unset variable without a default is an error naming the field.
+    ``$$`` stands for a literal ``$``.
+    """
+    env = os.environ if environ is None else environ
+    if isinstance(raw, dict):
+        return {k: expand_env(v, source=source, environ=env, _where=f"{_where}{k}.") for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [expand_env(v, source=source, environ=env, _where=f"{_where}{i}.") for i, v in enumerate(raw)]
+    if not isinstance(raw, str) or "$" not in raw:
+        return raw
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise RecipeError(
+            f"{source}: {_where.rstrip('.')}: environment variable {name} is not set "
+            f"(export it, or give a default: ${{{name}:-value}})"
+        )
+
+    parts = raw.split("$$")
+    return "$".join(_ENV_REFERENCE.sub(substitute, part) for part in parts)
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -81,14 +82,55 @@ def is_launched() -> bool:
     return any(name in os.environ for name in LAUNCHER_ENV_VARS)
 
 
-def needs_launcher(mode: str, num_processes: int) -> bool:
+@dataclass(frozen=True)
+class NodePlacement:
+    """Where this node sits in a multi-node run: facts of the allocation, not of the recipe.
+
+    A recipe says how many processes run on each node (``distributed.num_processes``); the launch says
+    how many nodes train and which one this is (``rltrain train --num-machines N --machine-rank R
+    --main-process-ip HEAD``; the SLURM scripts fill them in from ``scontrol show hostnames``). The head
+    (machine rank 0) hosts the rendezvous, evaluates and writes the stage summary; the other nodes only
+    train.
+    """
+
+    num_machines: int = 1
+    machine_rank: int = 0
+    main_process_ip: str | None = None
+    main_process_port: int | None = None
+    """Rendezvous port on the head; overrides the recipe's ``distributed.main_process_port``."""
+    rendezvous_timeout: int = 1800
+    """Seconds the nodes wait for each other at start (the head evaluates the starting model first)."""
+
+    def __post_init__(self) -> None:
+        if self.num_machines < 1:
+            raise ValueError(f"--num-machines must be at least 1, got {self.num_machines}")
+        if not 0 <= self.machine_rank < self.num_machines:
+            raise ValueError(f"--machine-rank must be in 0..{self.num_machines - 1}, got {self.machine_rank}")
+        if self.num_machines > 1 and not self.main_process_ip:
+            raise ValueError("a multi-node run needs --main-process-ip (the head node's address)")
+        if self.rendezvous_timeout < 1:
+            raise ValueError(f"rendezvous timeout must be positive, got {self.rendezvous_timeout}")
+
+    @property
+    def is_head(self) -> bool:
+        return self.machine_rank == 0
+
+    @property
+    def multi_node(self) -> bool:
+        return self.num_machines > 1
+
+
+SINGLE_NODE = NodePlacement()
+
+
+def needs_launcher(mode: str, num_processes: int, placement: NodePlacement = SINGLE_NODE) -> bool:
     """Whether a run in ``mode`` with ``num_processes`` must be (re-)started under :func:`launch_command`.
 
-    True for more than one process or any DeepSpeed mode, unless this process already runs under a
-    launcher.
+    True for more than one process or node, or any DeepSpeed mode, unless this process already runs
+    under a launcher.
     """
     accelerate_config_path(mode)  # validates the mode
-    return not is_launched() and (num_processes > 1 or mode in DEEPSPEED_MODES)
+    return not is_launched() and (num_processes > 1 or placement.multi_node or mode in DEEPSPEED_MODES)
 
 
 def launch_command(
@@ -97,8 +139,10 @@ def launch_command(
     argv: list[str],
     *,
     main_process_port: int | None = None,
+    placement: NodePlacement = SINGLE_NODE,
 ) -> list[str]:
-    """The ``accelerate launch`` command that runs ``python -m rltrain.cli <argv>`` in ``num_processes`` ranks.
+    """The ``accelerate launch`` command that runs ``python -m rltrain.cli <argv>`` in ``num_processes`` ranks
+    on this node (``num_processes * placement.num_machines`` in all).
 
     ``argv`` is the CLI's own argument list (e.g. ``["train", "recipe.yaml"]``). Without a GPU,
     ``--mixed_precision no`` overrides the config's bf16 (see the module docstring: without it
@@ -119,12 +163,21 @@ def launch_command(
         "--config_file",
         str(config),
         "--num_processes",
-        str(num_processes),
+        str(num_processes * placement.num_machines),
     ]
     if not has_gpu():
         cmd += ["--mixed_precision", "no"]
     if main_process_port is not None:
         cmd += ["--main_process_port", str(int(main_process_port))]
+    if placement.multi_node:
+        if main_process_port is None or int(main_process_port) == 0:
+            raise ValueError("a multi-node run needs a fixed rendezvous port (--main-process-port), the same on every node")
+        cmd += [
+            "--num_machines", str(placement.num_machines),
+            "--machine_rank", str(placement.machine_rank),
+            "--main_process_ip", str(placement.main_process_ip),
+            "--rdzv_conf", f"timeout={placement.rendezvous_timeout}",
+        ]
     cmd += ["-m", "rltrain.cli", *argv]
     return cmd
 

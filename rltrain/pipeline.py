@@ -22,6 +22,7 @@ from rltrain.config import (
     read_yaml,
     recipe_from_dict,
 )
+from rltrain.distributed import SINGLE_NODE, NodePlacement
 from rltrain.errors import RecipeError
 from rltrain.trainer import FINAL_DIR
 
@@ -61,8 +62,11 @@ class Pipeline(BaseModel):
         return stages
 
 
-def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> tuple[Pipeline, list[Recipe]]:
-    """Validate the pipeline and every stage recipe up front; a bad stage fails before stage one runs."""
+def load_pipeline(
+    path: str | Path, overrides: list[str] | None = None, stage_overrides_all: list[str] | None = None
+) -> tuple[Pipeline, list[Recipe]]:
+    """Validate the pipeline and every stage recipe up front; a bad stage fails before stage one runs.
+    ``stage_overrides_all`` apply to every stage's recipe, after the pipeline's own ``set`` entries."""
     path = Path(path)
     raw = apply_overrides(read_yaml(path), parse_overrides(overrides or []))
     try:
@@ -81,7 +85,7 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> tuple
         if i > 0 and stage.from_previous:
             previous = Path(pipeline.output_dir).resolve() / pipeline.stages[i - 1].name / FINAL_DIR
             stage_overrides.append(f"model.name_or_path={json.dumps(str(previous))}")
-        stage_raw = apply_overrides(stage_raw, parse_overrides(stage_overrides))
+        stage_raw = apply_overrides(stage_raw, parse_overrides([*stage_overrides, *(stage_overrides_all or [])]))
         source = f"{recipe_path} (stage {stage.name})"
         recipes.append(_validate_stage(stage_raw, source, recipe_path.parent, i > 0 and stage.from_previous))
     return pipeline, recipes
@@ -98,33 +102,70 @@ def _validate_stage(raw: dict[str, Any], source: str, base_dir: Path, from_previ
     return recipe
 
 
-def stage_status(recipe: Recipe) -> str:
+def stage_status(recipe: Recipe, placement: NodePlacement = SINGLE_NODE) -> str:
+    """``done``, ``resume`` or ``new``. The head goes by the stage's ``summary.json`` (written after the
+    evaluation); another node of a multi-node run by its own training result, since it does not wait
+    for the head's evaluation."""
+    from rltrain.stage import finished_training
+
+    if not placement.is_head:
+        return "done" if finished_training(recipe, placement) is not None else "resume"
     summary = Path(recipe.output_dir) / "summary.json"
     if summary.is_file() and json.loads(summary.read_text()).get("completed"):
         return "done"
     return "resume" if (Path(recipe.output_dir) / "recipe.yaml").exists() else "new"
 
 
-def run_pipeline(path: str | Path, overrides: list[str] | None = None, *, console=None) -> list[dict[str, Any]]:
-    """Run (or continue) every stage; returns the stage summaries. Stops at an interrupted stage."""
+def run_pipeline(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    console=None,
+    placement: NodePlacement = SINGLE_NODE,
+    only: str | None = None,
+    stage_overrides_all: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Run (or continue) every stage; returns the stage summaries. Stops at an interrupted stage. On a
+    non-head node of a multi-node run, each stage only trains (the head evaluates and reports).
+
+    ``only`` runs that one stage, after checking that the stages before it have finished (the SLURM
+    pipeline script runs stages one at a time, each with the servers it needs).
+    """
     from rltrain.report import print_table
     from rltrain.stage import run_stage
 
-    pipeline, recipes = load_pipeline(path, overrides)
+    pipeline, recipes = load_pipeline(path, overrides, stage_overrides_all)
+    names = [s.name for s in pipeline.stages]
+    if only is not None and only not in names:
+        raise RecipeError(f"--only {only!r}: {path} has stages {names}")
     summaries: list[dict[str, Any]] = []
     for spec, recipe in zip(pipeline.stages, recipes):
-        status = stage_status(recipe)
+        status = stage_status(recipe, placement)
+        if only is not None and spec.name != only:
+            if names.index(spec.name) < names.index(only) and status != "done":
+                raise RecipeError(f"--only {only}: the earlier stage {spec.name!r} has not finished; run it first")
+            continue
+        if status == "done" and not placement.is_head:
+            _say(console, f"[bold]stage {spec.name}[/]: trained earlier, skipped on node {placement.machine_rank}")
+            continue
         if status == "done":
             summary = json.loads((Path(recipe.output_dir) / "summary.json").read_text())
             _say(console, f"[bold]stage {spec.name}[/]: finished earlier, skipped")
         else:
             _say(console, f"[bold]stage {spec.name}[/] ({recipe.stage}): {'resuming' if status == 'resume' else 'starting'}")
-            summary = run_stage(recipe, resume=True)
+            summary = run_stage(recipe, resume=True, placement=placement)
         summaries.append({"stage": spec.name, **summary})
-        print_table(summaries, console=console, title=f"{pipeline.name}: before/after")
+        if placement.is_head:
+            print_table(summaries, console=console, title=f"{pipeline.name}: before/after")
         if summary.get("interrupted"):
             break
-    (Path(pipeline.output_dir) / "pipeline_summary.json").write_text(json.dumps(summaries, indent=2, default=str))
+    if placement.is_head:  # every stage that has a summary, also those an earlier `--only` ran
+        recorded = [
+            {"stage": spec.name, **json.loads((Path(r.output_dir) / "summary.json").read_text())}
+            for spec, r in zip(pipeline.stages, recipes)
+            if (Path(r.output_dir) / "summary.json").is_file()
+        ]
+        (Path(pipeline.output_dir) / "pipeline_summary.json").write_text(json.dumps(recorded, indent=2, default=str))
     return summaries
 
 

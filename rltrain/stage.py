@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from rltrain.config import Recipe
-from rltrain.trainer import EXIT_INTERRUPTED, TrainResult
+from rltrain.distributed import SINGLE_NODE, NodePlacement
+from rltrain.trainer import EXIT_INTERRUPTED, TrainResult, read_train_result, train_result_path
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +45,23 @@ def resolved_recipe(recipe: Recipe) -> dict[str, Any]:
     return raw
 
 
-def save_resolved(recipe: Recipe) -> Path:
+def save_resolved(recipe: Recipe, placement: NodePlacement = SINGLE_NODE) -> Path:
+    """Write ``<output_dir>/recipe.yaml``. Every node of a multi-node run writes the same text (the
+    placement is not part of it), each through its own temporary file, so the nodes never race."""
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "recipe.yaml"
-    path.write_text(yaml.safe_dump(resolved_recipe(recipe), sort_keys=False))
+    tmp = out / f".recipe.yaml.{placement.machine_rank}.tmp"
+    tmp.write_text(yaml.safe_dump(resolved_recipe(recipe), sort_keys=False))
+    tmp.replace(path)
     return path
 
 
-def launch_training(recipe: Recipe, recipe_file: Path, resume: str | bool | None) -> TrainResult:
-    """Run the ranks under ``accelerate launch`` on ``recipe_file`` and wait; return rank 0's result."""
+def launch_training(
+    recipe: Recipe, recipe_file: Path, resume: str | bool | None, placement: NodePlacement = SINGLE_NODE
+) -> TrainResult:
+    """Run this node's ranks under ``accelerate launch`` on ``recipe_file`` and wait; return the result
+    its first rank wrote (every node's first rank writes one; the head's is ``train_result.json``)."""
     from rltrain.distributed import environment_for_launch, launch_command
 
     argv = ["train", str(recipe_file)]
@@ -65,10 +73,11 @@ def launch_training(recipe: Recipe, recipe_file: Path, resume: str | bool | None
         recipe.distributed.mode,
         recipe.distributed.num_processes,
         argv,
-        main_process_port=recipe.distributed.main_process_port,
+        main_process_port=placement.main_process_port or recipe.distributed.main_process_port,
+        placement=placement,
     )
     env = {**os.environ, **environment_for_launch(), WORKER_ENV: "1"}
-    result_file = Path(recipe.output_dir) / "train_result.json"
+    result_file = train_result_path(Path(recipe.output_dir), placement.machine_rank)
     result_file.unlink(missing_ok=True)
     logger.info("launching: %s", " ".join(cmd))
     proc = subprocess.Popen(cmd, env=env)
@@ -78,9 +87,10 @@ def launch_training(recipe: Recipe, recipe_file: Path, resume: str | bool | None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if not result_file.is_file():
+    result = read_train_result(result_file)
+    if result is None:
         raise RuntimeError(f"training ranks exited with status {code} without a result; see the log above")
-    return TrainResult(**json.loads(result_file.read_text()))
+    return result
 
 
 def _forward(launcher_pid: int, signum: int) -> None:
@@ -99,6 +109,14 @@ def _forward(launcher_pid: int, signum: int) -> None:
             pass
 
 
+def _evaluation_device_map() -> str | None:
+    """Evaluations load the model on the GPUs of this node when there are any (``"auto"`` spreads a
+    model too large for one GPU over several), else on the CPU."""
+    import torch
+
+    return "auto" if torch.cuda.is_available() else None
+
+
 def evaluate_model(recipe: Recipe, source: str | None, label: str) -> dict[str, Any]:
     """Evaluate the starting model (``source=None``) or a saved model directory."""
     from rltrain.data import load_splits
@@ -113,7 +131,7 @@ def evaluate_model(recipe: Recipe, source: str | None, label: str) -> dict[str, 
     if splits.eval is None:
         raise ValueError("data.eval_size is 0: no held-out rows to evaluate on")
     tokenizer = load_tokenizer(target)
-    model = load_model(target, tokenizer)
+    model = load_model(target, tokenizer, device_map=_evaluation_device_map())
     if recipe.stage == "reward":
         from rltrain.evaluate import evaluate_preferences
 
@@ -140,8 +158,43 @@ def retention_recipe(recipe: Recipe) -> Recipe:
     return other.model_copy(update=updates)
 
 
-def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any]:
-    """Evaluate before, train, evaluate after; return (and write) the stage summary."""
+def finished_training(recipe: Recipe, placement: NodePlacement = SINGLE_NODE) -> TrainResult | None:
+    """This node's result of a training run that reached its end (final weights written), if any: a
+    stage stopped after training (e.g. preempted while evaluating) is not trained again."""
+    result = read_train_result(train_result_path(Path(recipe.output_dir), placement.machine_rank))
+    if result is None or result.interrupted or not result.final_dir or not Path(result.final_dir).is_dir():
+        return None
+    return result
+
+
+def train_stage(recipe: Recipe, resume: str | bool | None, placement: NodePlacement = SINGLE_NODE) -> TrainResult:
+    """Train (or continue training) on this node. With ``resume``, a run that already reached its end is
+    not repeated (a requeued job that was preempted while evaluating goes straight to evaluation)."""
+    from rltrain.distributed import needs_launcher
+    from rltrain.trainer import train_process
+
+    done = finished_training(recipe, placement) if resume is True else None
+    if done is not None:
+        logger.info("training finished earlier (%d steps, %s); not training again", done.global_step, done.final_dir)
+        return done
+    recipe_file = save_resolved(recipe, placement)
+    if needs_launcher(recipe.distributed.mode, recipe.distributed.num_processes, placement):
+        return launch_training(recipe, recipe_file, resume, placement)
+    return train_process(recipe, resume)
+
+
+def run_worker_stage(recipe: Recipe, resume: str | bool | None, placement: NodePlacement) -> dict[str, Any]:
+    """A non-head node of a multi-node run: train only (the head evaluates and writes ``summary.json``)."""
+    result = train_stage(recipe, resume, placement)
+    return {"name": recipe.name, "kind": recipe.stage, "completed": not result.interrupted,
+            "interrupted": result.interrupted, "steps": result.global_step, "machine_rank": placement.machine_rank}
+
+
+def run_stage(recipe: Recipe, resume: str | bool | None = None, placement: NodePlacement = SINGLE_NODE) -> dict[str, Any]:
+    """Evaluate before, train, evaluate after; return (and write) the stage summary. On a non-head node
+    of a multi-node run, only train (see :func:`run_worker_stage`)."""
+    if not placement.is_head:
+        return run_worker_stage(recipe, resume, placement)
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "summary.json"
@@ -161,14 +214,7 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any
                      "before": evaluate_model(retention_recipe(recipe), None, recipe.model.name_or_path)}
         _write(summary_path, {**previous, "eval_before": eval_before, "retention": retention})
 
-    from rltrain.distributed import needs_launcher
-    from rltrain.trainer import train_process
-
-    recipe_file = save_resolved(recipe)
-    if needs_launcher(recipe.distributed.mode, recipe.distributed.num_processes):
-        result = launch_training(recipe, recipe_file, resume)
-    else:
-        result = train_process(recipe, resume)
+    result = train_stage(recipe, resume, placement)
 
     eval_after = None
     if recipe.eval and not result.interrupted:
@@ -195,7 +241,7 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None) -> dict[str, Any
         "eval_before": eval_before,
         "eval_after": eval_after,
         "retention": retention,
-        "distributed": recipe.distributed.model_dump(),
+        "distributed": {**recipe.distributed.model_dump(), "num_machines": placement.num_machines},
     }
     _write(summary_path, summary)
     return summary

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +41,25 @@ class TrainResult:
     rewards: dict[str, dict[str, Any]]
 
 
+def train_result_path(output_dir: Path, machine_rank: int = 0) -> Path:
+    """Where a node's first rank writes its :class:`TrainResult`: ``train_result.json`` on the head
+    (machine rank 0), ``train_result.node<R>.json`` on the other nodes of a multi-node run."""
+    return output_dir / ("train_result.json" if machine_rank == 0 else f"train_result.node{machine_rank}.json")
+
+
+def read_train_result(path: Path) -> TrainResult | None:
+    """The result stored at ``path``, or ``None`` if there is none (or it is unreadable)."""
+    try:
+        return TrainResult(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _node_rank() -> int:
+    """This rank's node (torchrun's ``GROUP_RANK``; 0 outside a multi-node launch)."""
+    return int(os.environ.get("GROUP_RANK", "0") or 0)
+
+
 def trl_config(recipe: Recipe):
     """The TRL ``GRPOConfig``/``SFTConfig`` of a recipe, with device-dependent defaults filled in."""
     import torch
@@ -59,9 +79,12 @@ def trl_config(recipe: Recipe):
         save_strategy="steps",
     )
     if recipe.model.name_or_path != "tiny":
-        from rltrain.models import torch_dtype
+        from rltrain.models import rope_parameters, torch_dtype
 
         init = {"dtype": torch_dtype(recipe.model), "trust_remote_code": recipe.model.trust_remote_code}
+        rope = rope_parameters(recipe)  # model.rope_scaling, for the policy and a KL reference model alike
+        if rope is not None:
+            init["rope_parameters"] = rope
         options["model_init_kwargs"] = {**init, **(options.get("model_init_kwargs") or {})}
     if recipe.stage == "grpo":
         options["reward_weights"] = [r.weight for r in recipe.rewards]
@@ -147,8 +170,11 @@ def train_process(recipe: Recipe, resume: str | bool | None = None) -> TrainResu
             last_log=metrics.last,
             rewards={r.__name__: r.stats.as_dict() for r in rewards if hasattr(r, "stats")},
         )
-        if trainer.is_world_process_zero():
-            (out / "train_result.json").write_text(json.dumps(asdict(result), indent=2))
+        if trainer.is_local_process_zero():  # one result per node; the head's is train_result.json
+            path = train_result_path(out, _node_rank())
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(asdict(result), indent=2))
+            tmp.replace(path)
         return result
     finally:
         teardown()

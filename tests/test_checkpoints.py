@@ -42,3 +42,17 @@ def test_explicit_resume_must_be_complete(tmp_path):
         resolve_resume(tmp_path, str(half))
     with pytest.raises(RecipeError, match="no such checkpoint"):
         resolve_resume(tmp_path, str(tmp_path / "checkpoint-99"))
+
+
+def test_metrics_log_on_resume_drops_later_steps_and_a_line_cut_short(tmp_path):
+    from types import SimpleNamespace
+
+    from rltrain.callbacks import MetricsLogger
+
+    path = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"step": s, "reward": s / 10}) for s in (5, 10, 15)]
+    path.write_text("\n".join(lines) + '\n{"step": 20, "rew')  # a job killed mid-write
+    logger = MetricsLogger(path)
+    logger.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, global_step=10), None)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [5, 10]
+    assert logger.first["step"] == 5 and logger.last["step"] == 10

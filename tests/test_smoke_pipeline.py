@@ -98,3 +98,15 @@ def test_rerun_skips_finished_stages(smoke_run):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("finished earlier, skipped") == len(STAGES)
+
+
+def test_run_report_covers_every_stage(smoke_run):
+    from rltrain.run_report import write_report
+
+    out, _ = smoke_run
+    files = write_report(out)
+    markdown = files.markdown.read_text()
+    assert [line for line in markdown.splitlines() if line.startswith("## Stage ")] == [
+        f"## Stage {stage} ({kind})" for stage, kind in zip(STAGES, ["reward", "sft", "grpo", "grpo"])]
+    assert files.html.is_file() and all(p.read_bytes()[:4] == b"\x89PNG" for p in files.plots)
+    assert {"eval_accuracy.png", "stage1_math_rewards.png", "stage2_general_rewards.png"} <= {p.name for p in files.plots}
