@@ -55,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     placement = placement_from_args(args)
     summary = run_stage(recipe, args.resume, placement)
     if not placement.is_head:
-        return exit_status(summary)
+        return 0  # a stop is reported by the head (75); a non-zero status here would end the step early
     from rltrain.report import print_table
 
     print_table([{**summary, "stage": recipe.name}], console=_console(), title=f"{recipe.name}: before/after")
@@ -68,8 +68,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     from rltrain.pipeline import run_pipeline
     from rltrain.stage import exit_status
 
-    summaries = run_pipeline(args.pipeline, args.set, console=_console(), placement=placement_from_args(args),
+    placement = placement_from_args(args)
+    summaries = run_pipeline(args.pipeline, args.set, console=_console(), placement=placement,
                              only=args.only, stage_overrides_all=placement_overrides(args))
+    if not placement.is_head:
+        return 0  # a stop is reported by the head (75); a non-zero status here would end the step early
     return exit_status(summaries[-1]) if summaries else 0
 
 

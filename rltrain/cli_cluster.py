@@ -69,8 +69,21 @@ def probe(url: str, timeout: float = 5.0) -> str | None:
         return str(reason)
 
 
-def wait_ready(urls: list[str], *, timeout: float, interval: float = 2.0, say=print) -> list[str]:
-    """Poll every URL until each answers 200 or ``timeout`` seconds pass; returns those still not ready."""
+def _exited(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie (exited, not yet reaped by its parent)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_ready(
+    urls: list[str], *, timeout: float, interval: float = 2.0, say=print, watch_pids: tuple[int, ...] = ()
+) -> list[str]:
+    """Poll every URL until each answers 200 or ``timeout`` seconds pass; returns those still not ready.
+    Gives up at once when a process of ``watch_pids`` (the servers' launchers) has exited."""
     for url in urls:
         if not url.startswith(("http://", "https://")):
             raise RecipeError(f"wait-ready: {url!r} is not an http(s) URL")
@@ -78,6 +91,10 @@ def wait_ready(urls: list[str], *, timeout: float, interval: float = 2.0, say=pr
     deadline = time.monotonic() + timeout
     reasons: dict[str, str] = {}
     while pending:
+        dead = [pid for pid in watch_pids if _exited(pid)]
+        if dead:
+            say(f"a server process exited before it was ready (pid {', '.join(map(str, dead))})")
+            break
         for url in list(pending):
             reason = probe(url)
             if reason is None:
@@ -98,7 +115,8 @@ def cmd_wait_ready(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    missing = wait_ready(args.urls, timeout=args.timeout, interval=args.interval, say=say)
+    missing = wait_ready(args.urls, timeout=args.timeout, interval=args.interval, say=say,
+                         watch_pids=tuple(args.watch_pid))
     if missing:
         say(f"not ready after {args.timeout:g} s: {' '.join(missing)}")
         return 1
@@ -128,8 +146,11 @@ def _stage_plan(recipe) -> dict[str, str]:
     }
 
 
-def slurm_plan(path: Path, stage: str | None, overrides: list[str]) -> dict[str, str]:
-    """What a SLURM script needs to know about a recipe or a pipeline (one stage of it, with ``stage``)."""
+def slurm_plan(
+    path: Path, stage: str | None, overrides: list[str], stage_overrides: list[str] | None = None
+) -> dict[str, str]:
+    """What a SLURM script needs to know about a recipe or a pipeline (one stage of it, with ``stage``).
+    ``stage_overrides`` apply to every stage's recipe (those implied by ``--processes-per-node``)."""
     from rltrain.config import load_recipe, read_yaml
     from rltrain.pipeline import load_pipeline
 
@@ -137,9 +158,9 @@ def slurm_plan(path: Path, stage: str | None, overrides: list[str]) -> dict[str,
     if not _is_pipeline(raw):
         if stage:
             raise RecipeError(f"{path} is a recipe, not a pipeline: --stage does not apply")
-        recipe = load_recipe(path, overrides)
+        recipe = load_recipe(path, [*overrides, *(stage_overrides or [])])
         return {"RLTRAIN_KIND": "recipe", "RLTRAIN_STAGES": "", **_stage_plan(recipe)}
-    pipeline, recipes = load_pipeline(path, overrides)
+    pipeline, recipes = load_pipeline(path, overrides, stage_overrides)
     names = [s.name for s in pipeline.stages]
     plan = {"RLTRAIN_KIND": "pipeline", "RLTRAIN_STAGES": " ".join(names)}
     if stage is None:
@@ -150,7 +171,7 @@ def slurm_plan(path: Path, stage: str | None, overrides: list[str]) -> dict[str,
 
 
 def cmd_slurm_plan(args: argparse.Namespace) -> int:
-    plan = slurm_plan(Path(args.file), args.stage, args.set)
+    plan = slurm_plan(Path(args.file), args.stage, args.set, placement_overrides(args))
     for key, value in plan.items():
         print(f"{key}={shlex.quote(value)}")
     return 0
@@ -165,6 +186,8 @@ def add_cluster_parsers(sub: Any) -> None:
     p.add_argument("urls", nargs="+", metavar="URL", help="health URL to poll")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait in all (default 900)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
+    p.add_argument("--watch-pid", type=int, action="append", default=[], metavar="PID",
+                   help="stop waiting (exit 1) as soon as this process exits, e.g. the server's srun; repeatable")
     p.set_defaults(func=cmd_wait_ready)
 
     p = sub.add_parser(
@@ -174,4 +197,7 @@ def add_cluster_parsers(sub: Any) -> None:
     p.add_argument("file", metavar="RECIPE_OR_PIPELINE", help="recipe or pipeline YAML file")
     p.add_argument("--stage", help="a pipeline's stage to describe")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="overrides, as for train/pipeline")
+    # The scripts pass their RLTRAIN_ARGS to both slurm-plan and train/pipeline, so the placement flags are
+    # accepted here too; only --processes-per-node changes the plan.
+    add_placement_args(p)
     p.set_defaults(func=cmd_slurm_plan)

@@ -16,13 +16,15 @@
 # Settings (environment; defaults in brackets):
 #   RLTRAIN_HOME          checkout of rltrain [$SLURM_SUBMIT_DIR]
 #   RLTRAIN_PYTHON        python with rltrain installed [$RLTRAIN_HOME/.venv/bin/python, else python3]
-#   RLTRAIN_LOG_DIR       logs, one file per node and server [$RLTRAIN_HOME/logs/<job name>-<job id>]
+#   RLTRAIN_LOG_DIR       logs, one file per node and server, appended to after a requeue
+#                         [$RLTRAIN_HOME/logs/<job name>-<job id>]
 #   RLTRAIN_MASTER_PORT   rendezvous port on the head [20000 + job id % 20000]
 #   RLTRAIN_SANDBOX_PORT  [8600]   RLTRAIN_RM_PORT [8081]   RLTRAIN_VLLM_PORT [8000]
 #   RLTRAIN_SANDBOX_WORKERS  programs the sandbox runs at once [cores of the launching node]
 #   RLTRAIN_VLLM_TP       tensor-parallel size of the vLLM server [GPUs on its node, else 1]
 #   RLTRAIN_SERVER_TIMEOUT  seconds to wait for helper servers to report healthy [1800]
-#   RLTRAIN_RENDEZVOUS_TIMEOUT  seconds trainer nodes wait for each other [1800]
+#   RLTRAIN_RENDEZVOUS_TIMEOUT  seconds trainer nodes wait for each other, e.g. while the head
+#                         evaluates the starting model [14400; a failing head ends the step sooner]
 
 rl_die() { echo "rltrain-slurm: error: $*" >&2; exit 2; }
 rl_log() { echo "rltrain-slurm: $(date '+%F %T') $*" >&2; }
@@ -34,7 +36,8 @@ usage: sbatch [--nodes=N] $1 [--vllm-node] [--sandbox-node] [--rm-node MODEL] FI
   --vllm-node     one node serves generation with 'trl vllm-serve' (recipes with grpo.vllm_mode: server)
   --sandbox-node  one node runs 'rltrain sandbox serve'; RLTRAIN_SANDBOX_URL points at it
   --rm-node MODEL one node runs 'rltrain rm serve MODEL'; RLTRAIN_RM_URL points at it
-  RLTRAIN_ARGS    --set overrides for rltrain (and rltrain slurm-plan), e.g. --set grpo.max_steps=100
+  RLTRAIN_ARGS    --set overrides for rltrain (and rltrain slurm-plan), e.g. --set grpo.max_steps=100,
+                  and --processes-per-node P (ranks per trainer node)
 EOF
   exit 2
 }
@@ -145,13 +148,16 @@ rl_wait() {
 rl_service() {
   local name=$1 node=$2
   shift 2
-  srun --nodes=1 --ntasks=1 --nodelist="$node" --output="$RL_LOG_DIR/$name-%N.log" "$@" &
+  srun --nodes=1 --ntasks=1 --nodelist="$node" --output="$RL_LOG_DIR/$name-%N.log" --open-mode=append "$@" &
   RL_SERVICE_PIDS+=("$!")
 }
 
+# rl_wait_ready URL...: until each answers 200; gives up early when a server's srun has exited.
 rl_wait_ready() {
-  "$RL_PY" -m rltrain wait-ready --timeout "${RLTRAIN_SERVER_TIMEOUT:-1800}" "$@" \
-    || rl_die "servers not healthy in time: $*; see $RL_LOG_DIR"
+  local watch=() pid
+  for pid in "${RL_SERVICE_PIDS[@]}"; do watch+=(--watch-pid "$pid"); done
+  "$RL_PY" -m rltrain wait-ready --timeout "${RLTRAIN_SERVER_TIMEOUT:-1800}" "${watch[@]}" "$@" \
+    || rl_die "servers not healthy: $*; see their logs in $RL_LOG_DIR"
 }
 
 # rl_start_servers: the sandbox and reward-model servers (their URLs were exported by rl_setup),
@@ -172,12 +178,14 @@ rl_start_servers() {
 
 # rl_start_vllm: a generation server for one stage (RLTRAIN_VLLM_MODEL, from rl_plan); its srun pid
 # goes to RL_VLLM_PID. Recipes reach it through ${RLTRAIN_VLLM_HOST} and ${RLTRAIN_VLLM_PORT}.
+# `trl` is the one installed beside RL_PY (a virtual environment need not be activated), else PATH's.
 rl_start_vllm() {
-  local tp=${RLTRAIN_VLLM_TP:-${SLURM_GPUS_ON_NODE:-1}} extra=()
+  local tp=${RLTRAIN_VLLM_TP:-${SLURM_GPUS_ON_NODE:-1}} extra=() trl=trl
   [ -n "${RL_VLLM_NODE:-}" ] || rl_die "the recipe uses grpo.vllm_mode: server; submit with --vllm-node"
+  case "$RL_PY" in */*) [ ! -x "${RL_PY%/*}/trl" ] || trl=${RL_PY%/*}/trl ;; esac
   [ -z "${RLTRAIN_VLLM_MAX_MODEL_LEN:-}" ] || extra+=(--max_model_len "$RLTRAIN_VLLM_MAX_MODEL_LEN")
-  srun --nodes=1 --ntasks=1 --nodelist="$RL_VLLM_NODE" --output="$RL_LOG_DIR/vllm-%N.log" \
-    trl vllm-serve --model "$RLTRAIN_VLLM_MODEL" --tensor_parallel_size "$tp" --host 0.0.0.0 \
+  srun --nodes=1 --ntasks=1 --nodelist="$RL_VLLM_NODE" --output="$RL_LOG_DIR/vllm-%N.log" --open-mode=append \
+    "$trl" vllm-serve --model "$RLTRAIN_VLLM_MODEL" --tensor_parallel_size "$tp" --host 0.0.0.0 \
     --port "$RLTRAIN_VLLM_PORT" "${extra[@]}" &
   RL_VLLM_PID=$!
   RL_SERVICE_PIDS+=("$RL_VLLM_PID")
@@ -207,14 +215,18 @@ rl_plan() {
 # waited for through preemption signals. Returns the step's exit status (75: stopped and saved).
 rl_train() {
   local nodes=${#RL_TRAINERS[@]} list status
+  if [ "$RL_PREEMPTED" = 1 ]; then  # a stop came before this step started: requeue instead of training
+    rl_log "stop requested before training started: not starting rltrain $*"
+    return 75
+  fi
   list=$(IFS=,; echo "${RL_TRAINERS[*]}")
   rl_log "training: rltrain $* on $nodes node(s)"
   # shellcheck disable=SC2016  # $SLURM_PROCID must expand in each task, not here
   srun --nodes="$nodes" --ntasks="$nodes" --ntasks-per-node=1 --nodelist="$list" --kill-on-bad-exit=1 \
-    --output="$RL_LOG_DIR/train-%N.log" \
+    --output="$RL_LOG_DIR/train-%N.log" --open-mode=append \
     bash -c 'exec "$0" -m rltrain "$@" --machine-rank "$SLURM_PROCID"' "$RL_PY" "$@" \
     --num-machines "$nodes" --main-process-ip "$RL_HEAD" --main-process-port "$RL_PORT" \
-    --rendezvous-timeout "${RLTRAIN_RENDEZVOUS_TIMEOUT:-1800}" &
+    --rendezvous-timeout "${RLTRAIN_RENDEZVOUS_TIMEOUT:-14400}" &
   RL_TRAIN_PID=$!
   status=0
   rl_wait "$RL_TRAIN_PID" || status=$?

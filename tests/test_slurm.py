@@ -105,6 +105,11 @@ def test_slurm_plan_prints_shell_assignments(capsys):
     assert cli_main(["slurm-plan", str(REPO / "recipes/smoke/stage1.yaml"), "--set", "model.name_or_path=tiny"]) == 0
     out = capsys.readouterr().out
     assert "RLTRAIN_KIND=recipe" in out and "RLTRAIN_VLLM_MODEL=''" in out
+    # The scripts pass their RLTRAIN_ARGS to slurm-plan too: placement flags are accepted, and
+    # --processes-per-node is what the plan reports (so the GPU-count warning goes away).
+    assert cli_main(["slurm-plan", str(REPO / "recipes/smoke/stage1.yaml"), "--set", "model.name_or_path=tiny",
+                     "--set", "distributed.mode=zero3", "--processes-per-node", "4", "--rendezvous-timeout", "60"]) == 0
+    assert "RLTRAIN_PROCESSES_PER_NODE=4" in capsys.readouterr().out
 
 
 # --- wait-ready ------------------------------------------------------------------------------------
@@ -259,7 +264,8 @@ def test_simulated_two_node_run_is_preempted_requeued_and_resumed(tmp_path):
 def _stub_env(tmp_path: Path, nodes: str, train_exit: int) -> dict[str, str]:
     """An allocation of ``nodes`` where `python -m rltrain train|pipeline` only records what it was asked
     (argv, rank, the server addresses it sees) and exits with ``train_exit``; every other rltrain
-    command (slurm-plan, wait-ready, sandbox serve) is the real one."""
+    command (slurm-plan, wait-ready, sandbox serve) is the real one. With STUB_SIGNAL_ON_WAIT set,
+    `wait-ready` first sends USR1 to the batch shell (a stop request before training starts)."""
     stub = tmp_path / "python"
     stub.write_text(
         "#!/bin/bash\n"
@@ -270,6 +276,7 @@ def _stub_env(tmp_path: Path, nodes: str, train_exit: int) -> dict[str, str]:
         'open(os.environ["STUB_RECORD"], "a").write(json.dumps(record) + "\\n")\' "${@:3}"\n'
         f"  exit {train_exit}\n"
         "fi\n"
+        'if [ "$3" = wait-ready ] && [ -n "${STUB_SIGNAL_ON_WAIT:-}" ]; then kill -USR1 "$PPID"; fi\n'
         f'exec {sys.executable} "$@"\n'
     )
     stub.chmod(0o755)
@@ -335,3 +342,30 @@ def test_pipeline_script_runs_stage_by_stage_with_a_vllm_server_per_stage(tmp_pa
     assert servers[0]["model"] == str((tmp_path / "out" / "one" / "final").resolve())
     assert servers[0]["node"] == "127.0.0.3" and servers[0]["max_model_len"] == 4096
     assert not (tmp_path / "requeued").exists()
+
+
+def test_a_stop_before_training_starts_requeues_without_training(tmp_path):
+    """USR1 while the script waits for its servers: no training step is started (it could not save
+    before the time limit); the job requeues at once."""
+    env = {**_stub_env(tmp_path, "127.0.0.1,127.0.0.2", 0), "STUB_SIGNAL_ON_WAIT": "1"}
+    result = subprocess.run(["bash", "slurm/train.slurm", "--vllm-node", "recipes/smoke/stage1.yaml", "--",
+                             "--set", "model.name_or_path=tiny", "--set", "grpo.use_vllm=true",
+                             "--set", "grpo.vllm_mode=server", "--set", f"output_dir={tmp_path / 'run'}"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "stop requested before training started" in result.stderr
+    assert _calls(tmp_path) == [], "no training step after a stop request"
+    assert (tmp_path / "requeued").read_text().split() == ["77"]
+
+
+def test_wait_ready_stops_when_the_server_process_exits():
+    url = f"http://127.0.0.1:{_free_port()}/health"
+    server = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])  # a server that dies at start
+    said: list[str] = []
+    started = time.monotonic()
+    try:
+        assert wait_ready([url], timeout=60, interval=0.2, say=said.append, watch_pids=(server.pid,)) == [url]
+    finally:
+        server.wait()
+    assert time.monotonic() - started < 20
+    assert any(f"pid {server.pid}" in line for line in said)
