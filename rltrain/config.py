@@ -170,6 +170,43 @@ class EvalConfig(_Strict):
     )
 
 
+class DynamicSamplingConfig(_Strict):
+    """DAPO's dynamic sampling: groups whose completions all scored the same carry no GRPO gradient
+    (their advantages are zero); drop them and fill the batch from further generations."""
+
+    enabled: bool = Field(False, description="Drop zero-spread groups and refill the batch (GRPO stages only).")
+    max_rounds: int = Field(
+        3, ge=1, description="Generation rounds per step at most, the first included; a batch still short after "
+        "the last round is completed with dropped groups (zero advantage), so a step never stalls.",
+    )
+
+
+class RolloutConfig(_Strict):
+    """How completions are scored and batched in a GRPO stage (see docs/throughput.md)."""
+
+    reward_mode: Literal["sync", "overlapped", "pipelined"] = Field(
+        "sync",
+        description=(
+            "'sync': rewards after generation, as TRL does. 'overlapped': rewards start as soon as completions "
+            "exist and run while the reference/old log-probs are computed (on-policy). 'pipelined': a batch's "
+            "rewards run while the previous batch trains; training is one step off-policy (clipped ratio "
+            "against the generating policy)."
+        ),
+    )
+    dynamic_sampling: DynamicSamplingConfig = Field(
+        default_factory=DynamicSamplingConfig, description="DAPO dynamic sampling (see `rollout.dynamic_sampling`)."
+    )
+
+    @model_validator(mode="after")
+    def _dynamic_sampling_needs_scores_now(self) -> RolloutConfig:
+        if self.dynamic_sampling.enabled and self.reward_mode == "pipelined":
+            raise ValueError(
+                "dynamic_sampling decides on a batch's rewards before training on it; use reward_mode "
+                "'sync' or 'overlapped' with it"
+            )
+        return self
+
+
 class LoggingConfig(_Strict):
     report_to: list[str] = Field(default_factory=list, description="TRL/transformers integrations, e.g. [wandb].")
     progress: bool = Field(True, description="Show a progress bar.")
@@ -201,6 +238,9 @@ class Recipe(_Strict):
     sft: dict[str, Any] = Field(default_factory=dict, description="Options of trl.SFTConfig.")
     rm: dict[str, Any] = Field(default_factory=dict, description="Options of trl.RewardConfig (stage: reward).")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig, description="Processes and DeepSpeed.")
+    rollout: RolloutConfig = Field(
+        default_factory=RolloutConfig, description="Reward scheduling and dynamic sampling of GRPO stages."
+    )
     eval: EvalConfig | None = Field(None, description="Held-out evaluation before/after training.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Integrations and progress display.")
     output_dir: str = Field(description="Where checkpoints, final weights, metrics.jsonl and summary.json go.")
@@ -221,6 +261,12 @@ class Recipe(_Strict):
     @classmethod
     def _check_rm(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _check_trl_options(value, "reward")
+
+    @model_validator(mode="after")
+    def _rollout_is_for_grpo(self) -> Recipe:
+        if self.stage != "grpo" and self.rollout != RolloutConfig():
+            raise ValueError(f"rollout: applies to GRPO stages only (this stage is {self.stage!r}); remove it")
+        return self
 
     @model_validator(mode="after")
     def _gates_name_rewards(self) -> Recipe:

@@ -115,9 +115,10 @@ def build_trainer(recipe: Recipe, callbacks: list):
     splits = load_splits(recipe)
     model = _model_argument(recipe, tokenizer)
     if recipe.stage == "grpo":
-        from trl import GRPOTrainer
+        from rltrain.grpo import build_grpo_trainer
 
-        return GRPOTrainer(
+        return build_grpo_trainer(
+            recipe.rollout,
             model=model,
             reward_funcs=build_rewards(recipe),
             args=args,

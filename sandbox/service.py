@@ -307,6 +307,24 @@ class _Retry(Exception):
     """An attempt that may succeed if repeated (connection error, 429, 502/503/504)."""
 
 
+def error_detail(response: Any) -> str:
+    """The message of an error answer: ours (``{"error": "..."}``), OpenAI-style (``{"error": {"message"}}``,
+    e.g. vLLM) or vLLM's older ``{"object": "error", "message": ...}``; else the body as text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if error:
+            return str(error)
+        if body.get("message"):
+            return str(body["message"])
+    return response.text
+
+
 class _RetryPolicy:
     """What both clients share: which answers are final, which are retried, and the backoff."""
 
@@ -326,11 +344,7 @@ class _RetryPolicy:
             return response.json()
         if response.status_code in _RETRY_STATUSES:
             raise _Retry(f"{url} answered {response.status_code}")
-        try:
-            detail = response.json().get("error", response.text)
-        except (ValueError, AttributeError):
-            detail = response.text
-        raise ServiceError(f"{url} answered {response.status_code}: {detail}", response.status_code)
+        raise ServiceError(f"{url} answered {response.status_code}: {error_detail(response)}", response.status_code)
 
     def give_up(self, last: Exception | None) -> ServiceError:
         return ServiceError(f"{last} (gave up after {self.retries + 1} attempts)")

@@ -11,7 +11,7 @@ Importing the package registers the built-in rewards:
 * ``ifeval``, ``answer_format``, ``length_limit``, ``repetition_penalty`` (:mod:`verifiers.rules`): rule
   verifiers for instruction following (IFEval's 25 instruction types);
 * ``reward_model`` (:mod:`verifiers.reward_model`): a sequence-classification reward model's score,
-  in-process or from a served model.
+  in-process or from a served model (``rltrain rm serve``, OpenRLHF, or vLLM).
 
 Use :func:`build_reward` to get a TRL reward function from a recipe's ``name`` and ``params``.
 """

@@ -14,7 +14,8 @@ length, and scored by the logit the model reads at the last token.
 * bf16 on GPU, float32 on CPU.
 
 ``score(pairs) -> list[float]`` is the in-code interface. The ``reward_model`` reward wraps it for
-recipes, in-process or against a remote server (``mode: remote``, see :mod:`verifiers.reward_model_client`).
+recipes, in-process, against a remote server (``mode: remote``, see :mod:`verifiers.reward_model_client`)
+or against vLLM's ``/classify``/``/pooling`` (``mode: vllm``, see :mod:`verifiers.reward_model_vllm`).
 The model is loaded on the first call, not when the recipe is validated.
 """
 
@@ -182,11 +183,12 @@ def normalize(scores: Sequence[float], method: Normalization, prompts: Sequence[
     return out
 
 
-@register_reward("reward_model", description="a sequence-classification reward model's score (in-process or served)")
+@register_reward("reward_model", description="a sequence-classification reward model's score (in-process, served by "
+                 "rltrain rm serve / OpenRLHF, or by vLLM's /classify or /pooling)")
 def build_reward_model(
     *,
     model_path: str | None = None,
-    mode: Literal["in_process", "remote"] = "in_process",
+    mode: Literal["in_process", "remote", "vllm"] = "in_process",
     url: str | None = None,
     normalization: Normalization = "raw",
     batch_size: int = 8,
@@ -196,17 +198,35 @@ def build_reward_model(
     timeout: float = 60.0,
     retries: int = 3,
     api: Literal["rltrain", "openrlhf"] = "rltrain",
+    vllm_endpoint: Literal["classify", "pooling"] = "classify",
+    model: str | None = None,
+    tokenizer: str | None = None,
+    label: int | str | None = None,
+    trust_remote_code: bool = False,
 ) -> RewardFn:
     """``model_path``: reward model directory (in_process). ``mode``: ``in_process`` loads the model in
     the trainer; ``remote`` posts to ``url`` (an ``rltrain rm serve`` server or any OpenRLHF-style
-    ``/get_reward`` endpoint). ``normalization``: ``raw``, ``sigmoid`` or ``group`` (z-score per prompt).
-    ``batch_size``/``max_length``/``truncation``/``thinking``: see :class:`RewardModel`. ``timeout``/
-    ``retries``: per request, remote mode. ``api``: remote request shape, ``rltrain`` (``/score``) or
-    ``openrlhf`` (``/get_reward``)."""
+    ``/get_reward`` endpoint); ``vllm`` posts to a ``vllm serve`` server at ``url`` (see
+    :mod:`verifiers.reward_model_vllm`). ``normalization``: ``raw``, ``sigmoid`` or ``group`` (z-score per
+    prompt). ``batch_size``/``max_length``/``truncation``/``thinking``: see :class:`RewardModel` (for
+    ``vllm``, ``batch_size`` texts per request and ``max_length`` as vLLM's ``truncate_prompt_tokens``,
+    which keeps the end). ``timeout``/``retries``: per request, remote and vllm modes. ``api``: remote
+    request shape, ``rltrain`` (``/score``) or ``openrlhf`` (``/get_reward``). vllm mode:
+    ``vllm_endpoint`` ``classify`` (sequence-classification reward models) or ``pooling`` (token reward
+    models); ``model``: the served model name (default: the only one ``/v1/models`` lists); ``tokenizer``:
+    where the chat template comes from (default ``model_path``, else the server's model path); ``label``:
+    for a classifier with several classes, the class whose probability is the score.
+    ``trust_remote_code``: for loading the model (in_process) or tokenizer (vllm)."""
     if mode == "in_process" and not model_path:
         raise VerifierError("reward_model: mode in_process needs params.model_path (a reward model directory)")
-    if mode == "remote" and not url:
-        raise VerifierError("reward_model: mode remote needs params.url, e.g. http://rm-node:8081")
+    if mode in ("remote", "vllm") and not url:
+        example = "http://rm-node:8000" if mode == "vllm" else "http://rm-node:8081"
+        raise VerifierError(f"reward_model: mode {mode} needs params.url, e.g. {example}")
+    if mode == "vllm" and truncation != "left":
+        raise VerifierError("reward_model: mode vllm truncates from the left only (vLLM's truncate_prompt_tokens keeps "
+                            "the last tokens); drop params.truncation")
+    if label is not None and (mode != "vllm" or vllm_endpoint != "classify"):
+        raise VerifierError("reward_model: params.label is for mode vllm with vllm_endpoint: classify")
 
     if mode == "remote":
         from verifiers.reward_model_client import RewardModelClient
@@ -214,11 +234,18 @@ def build_reward_model(
         client = RewardModelClient(url, timeout=timeout, retries=retries, batch_size=batch_size, thinking=thinking,
                                    api=api)
         scorer = client.score
+    elif mode == "vllm":
+        from verifiers.reward_model_vllm import VLLMRewardClient
+
+        scorer = VLLMRewardClient(url, endpoint=vllm_endpoint, model=model, tokenizer=tokenizer or model_path,
+                                  label=label, timeout=timeout, retries=retries, batch_size=batch_size,
+                                  max_length=max_length, thinking=thinking,
+                                  trust_remote_code=trust_remote_code).score
     else:
         def scorer(pairs: Sequence[Pair]) -> list[float]:
-            model = load_reward_model(model_path, batch_size=batch_size, max_length=max_length,
-                                      truncation=truncation, thinking=thinking)
-            return model.score(pairs)
+            loaded = load_reward_model(model_path, batch_size=batch_size, max_length=max_length,
+                                       truncation=truncation, thinking=thinking, trust_remote_code=trust_remote_code)
+            return loaded.score(pairs)
 
     def reward_model(prompts: list, completions: list, **columns: Any) -> list[float | None]:
         pairs = [(p, completion_text(c)) for p, c in zip(prompts, completions)]

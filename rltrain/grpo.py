@@ -1,0 +1,40 @@
+"""The GRPO trainer class of a recipe: TRL's ``GRPOTrainer`` plus the rollout features it asks for.
+
+Each feature is a mixin with one job, layered over TRL's class:
+
+* :class:`rltrain.reward_schedule.RewardSchedule` (always; ``rollout.reward_mode``): step-time
+  metrics (generation, reward wait, reward compute); with ``overlapped`` or ``pipelined``, rewards
+  run beside the log-prob passes or behind the previous batch's training. With ``sync`` it only
+  measures and TRL's own order is kept.
+* :class:`rltrain.dynamic_sampling.DynamicSampling` (when ``rollout.dynamic_sampling.enabled``):
+  DAPO's dynamic sampling, zero-spread groups dropped and the batch refilled.
+
+Mixins read their settings from ``self.rollout`` (a :class:`rltrain.config.RolloutConfig`), set by
+:func:`build_grpo_trainer` before TRL's constructor runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rltrain.config import RolloutConfig
+
+
+def grpo_trainer_class(rollout: RolloutConfig) -> type:
+    """A subclass of TRL's ``GRPOTrainer`` with the mixins ``rollout`` asks for."""
+    from trl import GRPOTrainer
+
+    from rltrain.reward_schedule import RewardSchedule
+
+    mixins: list[type] = []
+    if rollout.dynamic_sampling.enabled:
+        from rltrain.dynamic_sampling import DynamicSampling
+
+        mixins.append(DynamicSampling)
+    mixins.append(RewardSchedule)
+    return type("RolloutGRPOTrainer", (*mixins, GRPOTrainer), {"rollout": rollout})
+
+
+def build_grpo_trainer(rollout: RolloutConfig, **kwargs: Any):
+    """Construct the GRPO trainer for ``rollout`` with TRL's keyword arguments."""
+    return grpo_trainer_class(rollout)(**kwargs)
