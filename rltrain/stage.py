@@ -160,9 +160,13 @@ def retention_recipe(recipe: Recipe) -> Recipe:
 
 def finished_training(recipe: Recipe, placement: NodePlacement = SINGLE_NODE) -> TrainResult | None:
     """This node's result of a training run that reached its end (final weights written), if any: a
-    stage stopped after training (e.g. preempted while evaluating) is not trained again."""
+    stage stopped after training (e.g. preempted while evaluating) is not trained again. A run whose
+    ``max_steps`` was raised since is not finished: resuming it trains the further steps."""
     result = read_train_result(train_result_path(Path(recipe.output_dir), placement.machine_rank))
     if result is None or result.interrupted or not result.final_dir or not Path(result.final_dir).is_dir():
+        return None
+    max_steps = recipe.trl_options().get("max_steps", -1)
+    if max_steps is not None and max_steps > 0 and result.global_step < max_steps:
         return None
     return result
 

@@ -64,28 +64,5 @@ def test_zero3_two_processes_save_and_resume(tmp_path):
     assert state["global_step"] == 4
 
 
-def test_sigterm_reaches_every_rank_and_leaves_a_complete_sharded_checkpoint(tmp_path):
-    import signal
-    import time
-
-    out = tmp_path / "run"
-    path = tmp_path / "recipe.yaml"
-    long_run = recipe(out, max_steps=400)
-    long_run["grpo"]["save_steps"] = 1000
-    long_run["grpo"]["logging_steps"] = 1
-    path.write_text(yaml.safe_dump(long_run))
-    proc = subprocess.Popen([sys.executable, "-m", "rltrain", "train", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    metrics = out / "metrics.jsonl"
-    deadline = time.monotonic() + 400
-    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
-        assert proc.poll() is None, proc.stderr.read()[-4000:]
-        assert time.monotonic() < deadline, "the ranks never logged two steps"
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)  # to the orchestrating process only, as a scheduler would
-    assert proc.wait(timeout=300) == 75, proc.stderr.read()[-4000:]
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["interrupted"] and summary["steps"] < 400
-    checkpoint = out / f"checkpoint-{summary['steps']}"
-    assert (checkpoint / "rltrain_complete.json").is_file()
-    assert len(list(checkpoint.glob("global_step*/*optim_states.pt"))) == 2
+# A stop signal reaching every rank of a 2-process ZeRO-3 run and leaving a complete sharded checkpoint
+# is tested through the SLURM scripts (tests/test_slurm.py: USR1 to the batch shell, requeue, resume).

@@ -80,7 +80,8 @@ def _result(out: Path, *, interrupted: bool, final: bool) -> TrainResult:
 def test_finished_training_is_per_node_and_needs_the_final_weights(tmp_path):
     from dataclasses import asdict
 
-    recipe = load_recipe(REPO / "recipes/smoke/stage1.yaml", ["model.name_or_path=tiny", f"output_dir={tmp_path}"])
+    recipe = load_recipe(REPO / "recipes/smoke/stage1.yaml",
+                         ["model.name_or_path=tiny", f"output_dir={tmp_path}", "grpo.max_steps=4"])
     worker = NodePlacement(num_machines=2, machine_rank=1, main_process_ip="head")
     assert finished_training(recipe) is None
     train_result_path(tmp_path, 1).write_text(json.dumps(asdict(_result(tmp_path, interrupted=True, final=False))))
@@ -89,6 +90,9 @@ def test_finished_training_is_per_node_and_needs_the_final_weights(tmp_path):
     assert finished_training(recipe, worker).global_step == 4
     assert finished_training(recipe) is None, "the head goes by its own result file"
     assert stage_status(recipe, worker) == "done" and stage_status(recipe) == "new"
+    longer = load_recipe(REPO / "recipes/smoke/stage1.yaml",
+                         ["model.name_or_path=tiny", f"output_dir={tmp_path}", "grpo.max_steps=10"])
+    assert finished_training(longer, worker) is None, "max_steps raised: more steps to train"
 
 
 def test_pipeline_only_runs_one_stage_after_the_earlier_ones(tmp_path):
