@@ -26,7 +26,7 @@ Modes
     python benchmarks/step.py                                  # CPU, tiny, sync
     python benchmarks/step.py --slow-reward 2                  # the reward-hiding comparison
     python benchmarks/step.py --save benchmarks/baselines/cpu-tiny.json
-    python benchmarks/step.py --compare benchmarks/baselines/cpu-tiny.json
+    OMP_NUM_THREADS=1 python benchmarks/step.py --compare benchmarks/baselines/cpu-tiny.json  # as stored
     python benchmarks/step.py --shape 0.5b --steps 12          # on a GPU: bf16, MFU
 """
 
@@ -189,6 +189,9 @@ def compare(result: dict[str, Any], baseline_path: Path, tolerance: float) -> bo
     if (env["shape"], env["device_kind"]) != (old_env["shape"], old_env["device_kind"]):
         raise SystemExit(f"baseline {baseline_path} is for {old_env['shape']} on {old_env['device_kind']}, "
                          f"this run is {env['shape']} on {env['device_kind']}")
+    if env.get("threads") != old_env.get("threads"):
+        _say(f"note: {env.get('threads')} torch threads here, {old_env.get('threads')} in the baseline "
+             "(set OMP_NUM_THREADS to match)")
     new, old = result["run"]["tokens_per_s"], baseline["run"]["tokens_per_s"]
     ratio = new / old
     _say(f"tokens/s {new} vs baseline {old} ({baseline_path.name}, {old_env['device']}): x{ratio:.2f}")
