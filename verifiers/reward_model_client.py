@@ -6,7 +6,7 @@ client with a timeout per request and retries with backoff (:class:`sandbox.serv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -21,6 +21,16 @@ def _plain(messages: Any) -> str:
         return messages
     return "\n".join(str(m.get("content", "")) for m in messages)
 
+
+
+def score_in_chunks(items: Sequence[Any], score_chunk: Callable[[Sequence[Any]], list[float]], *,
+                    batch_size: int, concurrency: int) -> list[float]:
+    """Scores of ``items`` in order: chunks of ``batch_size`` sent by up to ``concurrency`` threads."""
+    chunks = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    if len(chunks) <= 1:
+        return score_chunk(chunks[0]) if chunks else []
+    with ThreadPoolExecutor(min(concurrency, len(chunks))) as pool:
+        return [score for part in pool.map(score_chunk, chunks) for score in part]
 
 class RewardModelClient:
     """``score(pairs) -> list[float]`` against a server.
@@ -57,11 +67,7 @@ class RewardModelClient:
     def score(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
         """Raw scores of (messages, response) pairs, in order."""
         prepared = [(m, strip_thinking(r) if self.thinking == "strip" else r) for m, r in pairs]
-        chunks = [prepared[i : i + self.batch_size] for i in range(0, len(prepared), self.batch_size)]
-        if len(chunks) <= 1:
-            return self._chunk(chunks[0]) if chunks else []
-        with ThreadPoolExecutor(min(self.concurrency, len(chunks))) as pool:
-            return [score for part in pool.map(self._chunk, chunks) for score in part]
+        return score_in_chunks(prepared, self._chunk, batch_size=self.batch_size, concurrency=self.concurrency)
 
     def close(self) -> None:
         self._http.close()

@@ -53,11 +53,11 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 from verifiers.errors import VerifierError
+from verifiers.reward_model_client import score_in_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -341,11 +341,7 @@ class VLLMRewardClient:
         texts = [self.render(m, r) for m, r in pairs]
         if texts:
             self._probe(texts[:3])
-        chunks = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
-        if len(chunks) <= 1:
-            return self._chunk(chunks[0]) if chunks else []
-        with ThreadPoolExecutor(min(self.concurrency, len(chunks))) as pool:
-            return [score for part in pool.map(self._chunk, chunks) for score in part]
+        return score_in_chunks(texts, self._chunk, batch_size=self.batch_size, concurrency=self.concurrency)
 
     def close(self) -> None:
         self._http.close()
