@@ -184,15 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging()
+    code = 1
     try:
-        if args.command in ("train", "pipeline"):
-            return _stoppable(args)
-        return args.func(args)
+        code = _stoppable(args) if args.command in ("train", "pipeline") else args.func(args)
     except RecipeError as exc:
         console = _console()
         console.print("[bold red]error:[/] ", end="")
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        return EXIT_RECIPE
+        code = EXIT_RECIPE
+    finally:
+        if getattr(args, "status_file", None):  # srun reports one status for all nodes; this is this node's
+            Path(args.status_file).write_text(f"{code}\n")
+    return code
 
 
 class StopRequested(BaseException):

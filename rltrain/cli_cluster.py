@@ -30,6 +30,8 @@ def add_placement_args(parser: argparse.ArgumentParser) -> None:
                        help="seconds nodes wait for each other at start; the head evaluates first (default 1800)")
     group.add_argument("--processes-per-node", type=int, metavar="P",
                        help="override distributed.num_processes of every stage (e.g. the GPUs SLURM gave the node)")
+    group.add_argument("--status-file", metavar="PATH",
+                       help="write the exit status here on exit (the batch scripts read the head's: 75 = requeue)")
 
 
 def placement_from_args(args: argparse.Namespace) -> NodePlacement:

@@ -221,16 +221,21 @@ rl_train() {
   fi
   list=$(IFS=,; echo "${RL_TRAINERS[*]}")
   rl_log "training: rltrain $* on $nodes node(s)"
-  # shellcheck disable=SC2016  # $SLURM_PROCID must expand in each task, not here
+  # Each node writes its own exit status: srun reports the highest over the tasks, and when the head
+  # stops with 75 it ends the other tasks, whose status (143) would hide the head's.
+  export RL_STATUS_FILE="$RL_LOG_DIR/.exit-$SLURM_JOB_ID"
+  rm -f "$RL_STATUS_FILE".*
+  # shellcheck disable=SC2016  # $SLURM_PROCID and $RL_STATUS_FILE must expand in each task, not here
   srun --nodes="$nodes" --ntasks="$nodes" --ntasks-per-node=1 --nodelist="$list" --kill-on-bad-exit=1 \
     --output="$RL_LOG_DIR/train-%N.log" --open-mode=append \
-    bash -c 'exec "$0" -m rltrain "$@" --machine-rank "$SLURM_PROCID"' "$RL_PY" "$@" \
-    --num-machines "$nodes" --main-process-ip "$RL_HEAD" --main-process-port "$RL_PORT" \
+    bash -c 'exec "$0" -m rltrain "$@" --machine-rank "$SLURM_PROCID" --status-file "$RL_STATUS_FILE.$SLURM_PROCID"' \
+    "$RL_PY" "$@" --num-machines "$nodes" --main-process-ip "$RL_HEAD" --main-process-port "$RL_PORT" \
     --rendezvous-timeout "${RLTRAIN_RENDEZVOUS_TIMEOUT:-14400}" &
   RL_TRAIN_PID=$!
   status=0
   rl_wait "$RL_TRAIN_PID" || status=$?
   RL_TRAIN_PID=""
+  if [ "$(cat "$RL_STATUS_FILE.0" 2>/dev/null)" = 75 ]; then status=75; fi  # the head stopped and saved
   return "$status"
 }
 

@@ -273,8 +273,13 @@ def _stub_env(tmp_path: Path, nodes: str, train_exit: int) -> dict[str, str]:
         f"  {sys.executable} -c 'import json, os, sys\n"
         'record = {"argv": sys.argv[1:], "procid": os.environ["SLURM_PROCID"],\n'
         '          "vllm": os.environ.get("RLTRAIN_VLLM_HOST"), "sandbox": os.environ.get("RLTRAIN_SANDBOX_URL")}\n'
-        'open(os.environ["STUB_RECORD"], "a").write(json.dumps(record) + "\\n")\' "${@:3}"\n'
-        f"  exit {train_exit}\n"
+        'open(os.environ["STUB_RECORD"], "a").write(json.dumps(record) + "\\n")\n'
+        f'argv, code = sys.argv[1:], {train_exit}\n'
+        'if os.environ["SLURM_PROCID"] != "0" and os.environ.get("STUB_WORKER_SLEEP"):\n'
+        '    import time; time.sleep(float(os.environ["STUB_WORKER_SLEEP"])); code = 0  # a worker leaves the stop to the head\n'
+        'open(argv[argv.index("--status-file") + 1], "w").write(str(code))\n'
+        'sys.exit(code)\' "${@:3}"\n'
+        "  exit $?\n"
         "fi\n"
         'if [ "$3" = wait-ready ] && [ -n "${STUB_SIGNAL_ON_WAIT:-}" ]; then kill -USR1 "$PPID"; fi\n'
         f'exec {sys.executable} "$@"\n'
@@ -316,6 +321,17 @@ def test_train_script_places_ranks_and_requeues_only_a_stopped_run(tmp_path, tra
         assert argv[argv.index("--main-process-port") + 1] == "29999"
         assert "model.name_or_path=tiny" in argv
     assert {"train-127.0.0.1.log", "train-127.0.0.2.log"} <= {p.name for p in (tmp_path / "logs").iterdir()}
+
+
+def test_a_stop_of_the_head_requeues_although_srun_ends_the_other_nodes(tmp_path):
+    """The head exits 75 first; srun (--kill-on-bad-exit) then ends the workers (143) and reports the
+    highest status, 143: the script goes by the head's own status file and requeues."""
+    env = {**_stub_env(tmp_path, "127.0.0.1,127.0.0.2", 75), "STUB_WORKER_SLEEP": "30"}
+    result = subprocess.run(["bash", "slurm/train.slurm", "recipes/smoke/stage1.yaml", "--",
+                             "--set", "model.name_or_path=tiny"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "requeued").read_text().split() == ["77"]
 
 
 def test_pipeline_script_runs_stage_by_stage_with_a_vllm_server_per_stage(tmp_path):
