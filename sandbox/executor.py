@@ -190,7 +190,7 @@ class Sandbox:
             os.chmod(box, 0o555)
             stack.callback(os.chmod, box, 0o755)
             argv = [
-                self._prlimit, f"--as={limits.memory_mb * MIB}", f"--cpu={limits.cpu_limit_s}",
+                self._prlimit, f"--as={limits.memory_mb * MIB}", f"--cpu={limits.cpu_limit_s}:{limits.cpu_limit_s + 1}",
                 f"--fsize={limits.file_mb * MIB}", f"--nofile={limits.open_files}", "--core=0", "--",
             ]
             slot = None
@@ -200,7 +200,7 @@ class Sandbox:
             if self.isolation == "unsafe-none":
                 argv += self._unsafe_command(command, box, out)
                 sup = supervise(argv, stdin=stdin, wall_s=limits.wall_s, output_bytes=limits.output_bytes)
-                return self._classify(sup, None, slot.finish_run() if slot else None)
+                return self._classify(sup, None, slot.finish_run() if slot else None, limits.cpu_limit_s)
             seccomp_fd = filter_fd(policy)
             stack.callback(os.close, seccomp_fd)
             status_r, status_w = os.pipe()
@@ -213,7 +213,7 @@ class Sandbox:
             finally:
                 os.close(status_w)
             usage = slot.finish_run() if slot else None
-            return self._classify(sup, _read_status(status_r), usage)
+            return self._classify(sup, _read_status(status_r), usage, limits.cpu_limit_s)
 
     @staticmethod
     def _unsafe_command(command: list[str], box: Path, out: Path | None) -> list[str]:
@@ -221,7 +221,7 @@ class Sandbox:
         return [next((arg.replace(k, v, 1) for k, v in mapping.items() if arg.startswith(k)), arg) for arg in command]
 
     @staticmethod
-    def _classify(sup: Supervised, status: dict | None, usage: RunUsage | None) -> ExecResult:
+    def _classify(sup: Supervised, status: dict | None, usage: RunUsage | None, cpu_limit_s: int) -> ExecResult:
         exit_code, sig = sup.returncode, None
         common = {
             "stdout": _decode(sup.stdout), "stderr": _decode(sup.stderr), "wall_ms": round(sup.wall_s * 1000, 2),
@@ -242,7 +242,7 @@ class Sandbox:
             return ExecResult(Status.TIMEOUT, exit_code, sig or signal.SIGKILL, **common)
         if sup.output_capped:
             return ExecResult(Status.OUTPUT_LIMIT, exit_code, sig, **common)
-        if sig == signal.SIGXCPU:
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and _cpu_limit_reached(usage, cpu_limit_s)):
             return ExecResult(Status.TIMEOUT, exit_code, sig, **common)
         if exit_code == 0 and sig is None:
             return ExecResult(Status.OK, 0, None, **common)
@@ -251,6 +251,12 @@ class Sandbox:
         if memory_hit:
             return ExecResult(Status.MEMORY_LIMIT, exit_code, sig, **common)
         return ExecResult(Status.RUNTIME_ERROR, exit_code, sig, **common)
+
+
+def _cpu_limit_reached(usage: RunUsage | None, cpu_limit_s: int) -> bool:
+    """A SIGKILL at the hard ``RLIMIT_CPU`` (one second past the soft limit's SIGXCPU, for a program that
+    ignores it). Known only where ``cpuacct`` measures the run's CPU time."""
+    return usage is not None and usage.cpu_ms is not None and usage.cpu_ms >= cpu_limit_s * 1000 * 0.95
 
 
 def _read_status(fd: int) -> dict:

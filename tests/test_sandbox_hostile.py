@@ -108,6 +108,32 @@ def test_busy_threads_are_killed_at_the_limit(box):
     assert time.monotonic() - start < 5.0
 
 
+def test_cpu_limit_is_a_timeout_even_when_threads_fail_to_start(box):
+    # A tight address space makes some thread starts fail (each thread reserves a stack and a malloc
+    # arena); the main thread dies with a traceback while the started threads spin to the CPU limit.
+    r = py(box, """
+        import threading
+        def spin():
+            while True: pass
+        for _ in range(64):
+            threading.Thread(target=spin).start()
+    """, wall_s=3.0, cpu_s=1.0, memory_mb=128)
+    assert r.status is Status.TIMEOUT, r
+    assert r.wall_ms < 2900
+
+
+def test_ignoring_sigxcpu_is_killed_one_second_later_and_still_a_timeout(box):
+    r = py(box, """
+        import signal
+        signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+        while True: pass
+    """, wall_s=5.0, cpu_s=1.0)
+    if r.cpu_ms is None:
+        pytest.skip("without a cpuacct cgroup a SIGKILL at the hard CPU limit cannot be told from another kill")
+    assert r.status is Status.TIMEOUT, r
+    assert r.signal == 9 and r.wall_ms < 4500
+
+
 def test_setsid_daemon_dies_with_the_run(box, guard):  # noqa: F811
     # Process creation is denied for programs, so use the compiler's policy (processes allowed) to check
     # that the pid namespace still takes a detached daemon down when the run ends.

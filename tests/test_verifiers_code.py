@@ -69,6 +69,17 @@ def test_bad_params_fail_at_build_time():
         build_reward("code_all_pass", {"concurrency": 0})
 
 
+def test_a_local_sandbox_without_isolation_fails_at_build_time(monkeypatch):
+    import sandbox
+    from sandbox import IsolationReport
+
+    report = IsolationReport("unsafe-none", None, True, False, "uid 0", "bubblewrap not found: install it")
+    monkeypatch.setattr(sandbox, "self_test", lambda: report)
+    with pytest.raises(VerifierError, match="cannot isolate untrusted programs on this machine: bubblewrap not found"):
+        build_reward("code_pass_rate", {})
+    build_reward("code_all_pass", {"server_url": "http://sandbox.example:8080"})  # isolation is the server's
+
+
 def test_missing_tests_column_names_the_param(sandbox_available):  # noqa: F811
     reward = build_reward("code_pass_rate", {"tests_column": "cases"})
     with pytest.raises(VerifierError, match="tests_column"):

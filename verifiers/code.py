@@ -11,7 +11,9 @@ passes (and stops at the first failure, saving sandbox time). Both:
   strings (see :mod:`sandbox.judge`); a row without tests gets ``None`` (another task's row);
 * run locally in this process's sandbox, or on a sandbox server (``server_url``), with up to
   ``concurrency`` programs at once; they are ``async`` so TRL gathers them beside other async rewards;
-* give ``None`` (masked, never a wrong answer) when the sandbox itself failed.
+* give ``None`` (masked, never a wrong answer) when the sandbox itself failed;
+* refuse to be built (at recipe load) when the local sandbox cannot isolate programs on this machine
+  (``rltrain sandbox self-test``); a recipe with ``server_url`` does not need bubblewrap locally.
 
 Per batch they log ``verifiers/code/<verdict>``: the share of completions with each outcome
 (``accepted``, ``wrong_answer``, ``timeout``, ``compile_error``, ``no_code`` …).
@@ -81,6 +83,23 @@ def _row_tests(value: Any) -> list[Any] | None:
     return list(value) or None
 
 
+def _require_isolation() -> None:
+    """Fail at recipe load, not at the first code batch, when the local sandbox cannot isolate programs.
+
+    Inside training, a sandbox that refuses to start would only mask every code reward (the guard turns
+    errors into ``None``): the run would go on without the code signal.
+    """
+    from sandbox import self_test
+
+    report = self_test()
+    if report.level != "bwrap+seccomp":
+        raise VerifierError(
+            f"the local code sandbox cannot isolate untrusted programs on this machine: {report.detail}. "
+            "Install what is missing (`make setup` installs bubblewrap; `rltrain sandbox self-test` checks), "
+            "or set params.server_url to a sandbox server (`rltrain sandbox serve`) on a machine that can"
+        )
+
+
 class CodeReward:
     """An async TRL reward judging code blocks in the sandbox (see the module docstring)."""
 
@@ -93,6 +112,8 @@ class CodeReward:
             self.limits = Limits(wall_s=wall_s, memory_mb=memory_mb)
         except SandboxError as exc:
             raise VerifierError(str(exc)) from exc
+        if not server_url:
+            _require_isolation()
         self.language = language
         self.tests_column = tests_column
         self.require_all = require_all
