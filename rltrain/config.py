@@ -207,6 +207,24 @@ class RolloutConfig(_Strict):
         return self
 
 
+class ToolConfig(_Strict):
+    """A tool the model may call while it thinks (see docs/agentic.md)."""
+
+    name: str = Field(
+        description="'python' (the sandboxed code interpreter) or 'package.module:function', a function with type "
+        "hints and a Google-style docstring (its JSON schema); the model calls it by the function's name.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="python: wall_s, memory_mb, output_bytes, server_url (a sandbox server; default: this "
+        "machine's sandbox). A user tool with params is a factory, called once with them, returning the tool.",
+    )
+    timeout: float = Field(
+        30.0, gt=0, description="Deadline in seconds for one call; past it the model reads an error and the rollout goes on.",
+    )
+    max_chars: int = Field(4000, gt=0, description="A tool result longer than this is cut (the model sees a note).")
+
+
 class LoggingConfig(_Strict):
     report_to: list[str] = Field(default_factory=list, description="TRL/transformers integrations, e.g. [wandb].")
     progress: bool = Field(True, description="Show a progress bar.")
@@ -219,6 +237,9 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     "sft": {"logging_steps": 10, "save_steps": 200, "save_total_limit": 1, "activation_checkpointing": False},
     "reward": {"logging_steps": 10, "save_steps": 500, "save_total_limit": 1, "activation_checkpointing": False},
 }
+
+DEFAULT_TOOL_ROUNDS = 4
+"""Tool rounds per completion when a recipe with tools does not set grpo.max_tool_calling_iterations."""
 
 _STAGE_OPTIONS = {"grpo": "grpo", "sft": "sft", "reward": "rm"}
 """The recipe mapping holding each stage's TRL options."""
@@ -240,6 +261,10 @@ class Recipe(_Strict):
     distributed: DistributedConfig = Field(default_factory=DistributedConfig, description="Processes and DeepSpeed.")
     rollout: RolloutConfig = Field(
         default_factory=RolloutConfig, description="Reward scheduling and dynamic sampling of GRPO stages."
+    )
+    tools: list[ToolConfig] = Field(
+        default_factory=list,
+        description="Tools for agentic rollouts (GRPO; an SFT stage renders them into prompts and evaluates with them).",
     )
     eval: EvalConfig | None = Field(None, description="Held-out evaluation before/after training.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Integrations and progress display.")
@@ -269,6 +294,14 @@ class Recipe(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _tools_fit_the_stage(self) -> Recipe:
+        if self.tools and self.stage == "reward":
+            raise ValueError("tools: a reward-model stage generates nothing; remove tools")
+        if self.tools and self.rollout.reward_mode == "pipelined":
+            raise ValueError("tools: not supported with rollout.reward_mode 'pipelined'; use 'sync' or 'overlapped'")
+        return self
+
+    @model_validator(mode="after")
     def _gates_name_rewards(self) -> Recipe:
         names = [r.name for r in self.rewards]
         for i, reward in enumerate(self.rewards):
@@ -280,7 +313,10 @@ class Recipe(_Strict):
 
     def trl_options(self) -> dict[str, Any]:
         """The options for TRL's config of this stage: our defaults, overridden by the recipe."""
-        return {**_STAGE_DEFAULTS[self.stage], **getattr(self, _STAGE_OPTIONS[self.stage])}
+        options = {**_STAGE_DEFAULTS[self.stage], **getattr(self, _STAGE_OPTIONS[self.stage])}
+        if self.tools and self.stage == "grpo":
+            options.setdefault("max_tool_calling_iterations", DEFAULT_TOOL_ROUNDS)
+        return options
 
     def resolve_input(self, path: str) -> Path:
         """Resolve a relative input path against the recipe's directory."""

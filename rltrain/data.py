@@ -2,11 +2,15 @@
 
 Output rows keep every source column (rewards receive them as keyword arguments, e.g. ``answer``)
 and add ``prompt`` — a list of chat messages (system, then user) — and, for SFT, ``completion``
-(the assistant message to imitate), for reward-model training ``chosen``/``rejected`` (assistant messages).
+(the assistant message to imitate; a column holding a list of messages, such as a tool-use trace of
+assistant tool calls and tool results, is kept as is), for reward-model training ``chosen``/``rejected``
+(assistant messages). With tools, SFT rows also get ``tools`` (their JSON schemas, as JSON text), so
+the chat template renders the same tool list as in the GRPO prompts.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +63,13 @@ def to_prompt(cfg: DataConfig, row: dict[str, Any]) -> list[dict[str, str]]:
     return messages + [{"role": "user", "content": user_message(cfg, row)}]
 
 
-def prepare(recipe: Recipe, dataset) -> Splits:
+def _completion_messages(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, list):
+        return value
+    return [{"role": "assistant", "content": value}]
+
+
+def prepare(recipe: Recipe, dataset, tool_schemas: list[dict[str, Any]] | None = None) -> Splits:
     """Rename, check columns, build prompts (and SFT completions), split off the eval rows."""
     cfg = recipe.data
     if cfg.columns:
@@ -81,13 +91,16 @@ def prepare(recipe: Recipe, dataset) -> Splits:
     def build(row: dict[str, Any]) -> dict[str, Any]:
         out = {"prompt": to_prompt(cfg, row)}
         if recipe.stage == "sft":
-            out["completion"] = [{"role": "assistant", "content": row[cfg.completion_column]}]
+            out["completion"] = _completion_messages(row[cfg.completion_column])
+            if tool_schemas:
+                out["tools"] = tools_json
         if recipe.stage == "reward":  # TRL's conversational preference format
             out["chosen"] = [{"role": "assistant", "content": row[cfg.chosen_column]}]
             out["rejected"] = [{"role": "assistant", "content": row[cfg.rejected_column]}]
         return out
 
-    reserved = [c for c in ("prompt", "completion", "chosen", "rejected") if c in dataset.column_names]
+    tools_json = json.dumps(tool_schemas) if tool_schemas else None
+    reserved = [c for c in ("prompt", "completion", "chosen", "rejected", "tools") if c in dataset.column_names]
     dataset = dataset.map(build, remove_columns=reserved, desc="Building prompts")
     n_train = len(dataset) - cfg.eval_size
     train = dataset.select(range(n_train))
@@ -97,5 +110,5 @@ def prepare(recipe: Recipe, dataset) -> Splits:
     return Splits(train=train, eval=evaluation)
 
 
-def load_splits(recipe: Recipe) -> Splits:
-    return prepare(recipe, load_rows(recipe))
+def load_splits(recipe: Recipe, tool_schemas: list[dict[str, Any]] | None = None) -> Splits:
+    return prepare(recipe, load_rows(recipe), tool_schemas)

@@ -29,6 +29,7 @@ class EvalResult:
     masked: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     examples: list[dict[str, Any]] = field(default_factory=list)
+    tools: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,33 +40,39 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(judged) / len(judged) if judged else None
 
 
-def generate(model, tokenizer, prompts: list[list[dict[str, str]]], cfg: EvalConfig) -> list[list[str]]:
-    """``num_samples`` completions for each chat prompt (decoded text, special tokens removed)."""
+def _sampling(cfg: EvalConfig) -> dict[str, Any]:
+    if cfg.greedy:
+        return {"do_sample": False}
+    return {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k}
+
+
+def generate(model, tokenizer, prompts: list[list[dict[str, str]]], cfg: EvalConfig, toolset: Any = None,
+             max_tool_rounds: int = 0) -> list[list[Any]]:
+    """``num_samples`` completions for each chat prompt: decoded text (special tokens removed), or with
+    ``toolset``, message lists of tool-using conversations."""
     import torch
 
     samples = 1 if cfg.greedy else cfg.num_samples
     device = next(model.parameters()).device
     tokenizer.padding_side = "left"
-    out: list[list[str]] = []
+    out: list[list[Any]] = []
     model.eval()
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(cfg.seed)
     try:
+        if toolset:
+            from rltrain.tools.loop import generate_with_tools
+
+            return generate_with_tools(model, tokenizer, prompts, tools=toolset.functions, samples=samples,
+                                       max_new_tokens=cfg.max_new_tokens, max_rounds=max_tool_rounds,
+                                       batch_size=cfg.batch_size, sampling=_sampling(cfg))
         for start in range(0, len(prompts), cfg.batch_size):
             batch = prompts[start : start + cfg.batch_size]
             texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in batch]
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             with torch.inference_mode():
-                ids = model.generate(
-                    **enc,
-                    max_new_tokens=cfg.max_new_tokens,
-                    do_sample=not cfg.greedy,
-                    temperature=cfg.temperature if not cfg.greedy else None,
-                    top_p=cfg.top_p if not cfg.greedy else None,
-                    top_k=cfg.top_k if not cfg.greedy else None,
-                    num_return_sequences=samples,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
+                ids = model.generate(**enc, max_new_tokens=cfg.max_new_tokens, num_return_sequences=samples,
+                                     pad_token_id=tokenizer.pad_token_id, **_sampling(cfg))
             decoded = tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
             out.extend(decoded[i * samples : (i + 1) * samples] for i in range(len(batch)))
     finally:
@@ -84,20 +91,26 @@ def evaluate(model, tokenizer, rows, recipe: Recipe, rewards: list, *, model_nam
         raise RecipeError(f"eval.metric: {metric!r} is not one of the recipe's rewards {names}")
     rows = rows.select(range(min(cfg.num_prompts, len(rows))))
     started = time.monotonic()
-    completions = generate(model, tokenizer, list(rows["prompt"]), cfg)
+    toolset = _toolset(recipe, tokenizer)
+    completions = generate(model, tokenizer, list(rows["prompt"]), cfg, toolset, _tool_rounds(recipe))
     flat_prompts, flat_completions, columns = [], [], {c: [] for c in rows.column_names if c != "prompt"}
     for row, samples in zip(rows, completions):
-        for text in samples:
+        for sample in samples:
             flat_prompts.append(row["prompt"])
-            flat_completions.append([{"role": "assistant", "content": text}])
+            flat_completions.append(sample if toolset else [{"role": "assistant", "content": sample}])
             for c in columns:
                 columns[c].append(row[c])
     scores = {r.__name__: _call(r, flat_prompts, flat_completions, columns) for r in rewards}
     examples = [
-        {"prompt": flat_prompts[i][-1]["content"], "completion": flat_completions[i][0]["content"],
+        {"prompt": flat_prompts[i][-1]["content"], "completion": transcript(flat_completions[i]),
          **{n: scores[n][i] for n in names}}
         for i in range(min(3, len(flat_prompts)))
     ]
+    tools = None
+    if toolset:
+        from rltrain.tools.metrics import batch_counters, batch_metrics
+
+        tools = batch_metrics(batch_counters(flat_completions, toolset.ledger.take()))
     return EvalResult(
         model=model_name,
         accuracy=_mean(scores[metric]),
@@ -108,7 +121,42 @@ def evaluate(model, tokenizer, rows, recipe: Recipe, rewards: list, *, model_nam
         masked={n: sum(v is None for v in s) for n, s in scores.items()},
         seconds=round(time.monotonic() - started, 2),
         examples=examples,
+        tools=tools,
     )
+
+
+def _toolset(recipe: Recipe, tokenizer):
+    if not recipe.tools:
+        return None
+    from rltrain.tools import build_toolset
+    from rltrain.tools.parsing import ensure_tool_parser
+
+    ensure_tool_parser(tokenizer)
+    return build_toolset(recipe.tools)
+
+
+def _tool_rounds(recipe: Recipe) -> int:
+    from rltrain.config import DEFAULT_TOOL_ROUNDS
+
+    rounds = recipe.grpo.get("max_tool_calling_iterations") if recipe.stage == "grpo" else None
+    return DEFAULT_TOOL_ROUNDS if rounds is None else int(rounds)
+
+
+def transcript(messages: list[dict[str, Any]]) -> str:
+    """A completion's messages as readable text: assistant text, tool calls and ``[tool]`` results."""
+    import json
+
+    from verifiers.completions import completion_text
+
+    parts = []
+    for m in messages:
+        if m.get("role") == "tool":
+            parts.append(f"[tool {m.get('name', '')}] {m.get('content', '')}")
+            continue
+        text = completion_text([m])
+        calls = [json.dumps(c.get("function", c), ensure_ascii=False) for c in m.get("tool_calls") or []]
+        parts.append(text + "".join(f"<tool_call>{c}</tool_call>" for c in calls))
+    return "\n".join(parts)
 
 
 def evaluate_preferences(model, tokenizer, rows, recipe: Recipe, *, model_name: str) -> EvalResult:

@@ -8,6 +8,8 @@ Each feature is a mixin with one job, layered over TRL's class:
   measures and TRL's own order is kept.
 * :class:`rltrain.dynamic_sampling.DynamicSampling` (when ``rollout.dynamic_sampling.enabled``):
   DAPO's dynamic sampling, zero-spread groups dropped and the batch refilled.
+* :class:`rltrain.tool_rollout.ToolRollout` (when the recipe has ``tools``): ``tools/*`` metrics
+  after TRL's tool loop.
 
 Mixins read their settings from ``self.rollout`` (a :class:`rltrain.config.RolloutConfig`), set by
 :func:`build_grpo_trainer` before TRL's constructor runs.
@@ -20,8 +22,8 @@ from typing import Any
 from rltrain.config import RolloutConfig
 
 
-def grpo_trainer_class(rollout: RolloutConfig) -> type:
-    """A subclass of TRL's ``GRPOTrainer`` with the mixins ``rollout`` asks for."""
+def grpo_trainer_class(rollout: RolloutConfig, *, with_tools: bool = False) -> type:
+    """A subclass of TRL's ``GRPOTrainer`` with the mixins ``rollout`` (and tools) ask for."""
     from trl import GRPOTrainer
 
     from rltrain.reward_schedule import RewardSchedule
@@ -32,9 +34,18 @@ def grpo_trainer_class(rollout: RolloutConfig) -> type:
 
         mixins.append(DynamicSampling)
     mixins.append(RewardSchedule)
+    if with_tools:
+        from rltrain.tool_rollout import ToolRollout
+
+        mixins.append(ToolRollout)
     return type("RolloutGRPOTrainer", (*mixins, GRPOTrainer), {"rollout": rollout})
 
 
-def build_grpo_trainer(rollout: RolloutConfig, **kwargs: Any):
-    """Construct the GRPO trainer for ``rollout`` with TRL's keyword arguments."""
-    return grpo_trainer_class(rollout)(**kwargs)
+def build_grpo_trainer(rollout: RolloutConfig, toolset: Any = None, **kwargs: Any):
+    """Construct the GRPO trainer for ``rollout`` with TRL's keyword arguments; ``toolset`` (a
+    :class:`rltrain.tools.Toolset`) gives TRL its tools."""
+    cls = grpo_trainer_class(rollout, with_tools=bool(toolset))
+    if toolset:
+        cls.toolset = toolset
+        kwargs["tools"] = toolset.functions
+    return cls(**kwargs)

@@ -13,7 +13,8 @@ verifier kills or stalls the whole step. Each recipe reward is wrapped here so t
 
 Per step, TRL's ``log_metric`` hook receives ``rewards/<name>/masked``, ``/timed_out`` and ``/errored``
 as fractions of the step's completions; cumulative counts are kept in :class:`RewardStats` for
-``summary.json``.
+``summary.json``. In a recipe with tools, the mean reward of the completions that called a tool and of
+those that did not is logged too (``rewards/<name>/with_tool``, ``/without_tool``).
 """
 
 from __future__ import annotations
@@ -82,10 +83,11 @@ class GuardedReward:
     which picks :class:`AsyncGuardedReward` for async reward functions.
     """
 
-    def __init__(self, name: str, fn: RewardFn, timeout: float):
+    def __init__(self, name: str, fn: RewardFn, timeout: float, *, split_by_tool_use: bool = False):
         self.__name__ = name
         self.fn = fn
         self.timeout = timeout
+        self.split_by_tool_use = split_by_tool_use
         self.stats = RewardStats()
 
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
@@ -95,7 +97,7 @@ class GuardedReward:
             return self._fail(len(completions), kwargs, timed_out=True, error=f"no answer within {self.timeout}s")
         except Exception as exc:  # noqa: BLE001 - a verifier bug must not kill the step
             return self._fail(len(completions), kwargs, timed_out=False, error=f"{type(exc).__name__}: {exc}")
-        return self._finish(result, len(completions), kwargs)
+        return self._finish(result, completions, kwargs)
 
     def _fail(self, n: int, kwargs: dict[str, Any], *, timed_out: bool, error: str) -> list[None]:
         if self.stats.last_error != error:
@@ -106,13 +108,26 @@ class GuardedReward:
         self._record(n, n, kwargs, timed_out=float(timed_out), errored=float(not timed_out))
         return [None] * n
 
-    def _finish(self, result: Any, n: int, kwargs: dict[str, Any]) -> list[float | None]:
-        values = list(result)
+    def _finish(self, result: Any, completions: list, kwargs: dict[str, Any]) -> list[float | None]:
+        values, n = list(result), len(completions)
         if len(values) != n:
             raise ValueError(f"reward {self.__name__!r} returned {len(values)} values for {n} completions")
         clean = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values]
         self._record(n, sum(v is None for v in clean), kwargs, timed_out=0.0, errored=0.0)
+        if self.split_by_tool_use and kwargs.get("log_metric") is not None:
+            self._log_tool_split(clean, completions, kwargs["log_metric"])
         return clean
+
+    def _log_tool_split(self, values: list[float | None], completions: list, log_metric: Callable) -> None:
+        from rltrain.tools.metrics import used_tool
+
+        groups: dict[str, list[float]] = {"with_tool": [], "without_tool": []}
+        for value, completion in zip(values, completions, strict=True):
+            if value is not None:
+                groups["with_tool" if used_tool(completion) else "without_tool"].append(value)
+        for key, group in groups.items():
+            if group:
+                log_metric(f"rewards/{self.__name__}/{key}", sum(group) / len(group))
 
     def _record(self, n: int, masked: int, kwargs: dict[str, Any], *, timed_out: float, errored: float) -> None:
         self.stats.calls += 1
@@ -135,7 +150,7 @@ class AsyncGuardedReward(GuardedReward):
             return self._fail(len(completions), kwargs, timed_out=True, error=f"no answer within {self.timeout}s")
         except Exception as exc:  # noqa: BLE001
             return self._fail(len(completions), kwargs, timed_out=False, error=f"{type(exc).__name__}: {exc}")
-        return self._finish(result, len(completions), kwargs)
+        return self._finish(result, completions, kwargs)
 
 
 def is_async_callable(fn: Callable) -> bool:
@@ -143,12 +158,14 @@ def is_async_callable(fn: Callable) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
 
 
-def guard(name: str, fn: RewardFn, timeout: float) -> GuardedReward:
+def guard(name: str, fn: RewardFn, timeout: float, *, split_by_tool_use: bool = False) -> GuardedReward:
     """Wrap ``fn`` in the guard matching its kind (sync or async)."""
-    return (AsyncGuardedReward if is_async_callable(fn) else GuardedReward)(name, fn, timeout)
+    cls = AsyncGuardedReward if is_async_callable(fn) else GuardedReward
+    return cls(name, fn, timeout, split_by_tool_use=split_by_tool_use)
 
 
-def build_reward(cfg: RewardConfig, index: int, gates: list[RewardConfig] | None = None) -> GuardedReward:
+def build_reward(cfg: RewardConfig, index: int, gates: list[RewardConfig] | None = None, *,
+                 split_by_tool_use: bool = False) -> GuardedReward:
     """One recipe reward, guarded; gated by ``gates`` (see :mod:`rltrain.combine`) when given."""
     try:
         fn = verifiers.build_reward(cfg.name, cfg.params)
@@ -159,10 +176,11 @@ def build_reward(cfg: RewardConfig, index: int, gates: list[RewardConfig] | None
             fn = gated(cfg.name, fn, gate_fns, cfg.gate_threshold)
     except verifiers.VerifierError as exc:
         raise RecipeError(f"rewards.{index} ({cfg.name}): {exc}") from None
-    return guard(cfg.name, fn, cfg.timeout)
+    return guard(cfg.name, fn, cfg.timeout, split_by_tool_use=split_by_tool_use)
 
 
 def build_rewards(recipe: Recipe) -> list[GuardedReward]:
     """The recipe's rewards, in order, each guarded (and gated where ``rewards[].gate`` says so)."""
     by_name = {cfg.name: cfg for cfg in recipe.rewards}
-    return [build_reward(cfg, i, [by_name[g] for g in cfg.gate]) for i, cfg in enumerate(recipe.rewards)]
+    return [build_reward(cfg, i, [by_name[g] for g in cfg.gate], split_by_tool_use=bool(recipe.tools))
+            for i, cfg in enumerate(recipe.rewards)]

@@ -4,7 +4,9 @@
 * ``instructions``: the same additions with a verifiable instruction (IFEval format) for stage two;
 * ``preferences``: chosen/rejected answer pairs for training the tiny reward model;
 * ``programs``: tiny stdin/stdout programs judged in the sandbox (:mod:`rltrain.synthetic_code`); any
-  task mixes them in with ``code_share`` (stage one trains math and code together).
+  task mixes them in with ``code_share`` (stage one trains math and code together);
+* ``tool_multiplication``: products to compute with the python tool, with tool-call traces for the
+  agentic cold start (:mod:`rltrain.synthetic_tools`).
 
 The arithmetic task returns rows with ``problem`` (the question), ``answer`` (the gold final answer, checked by
 the math verifier) and ``solution`` (a think-format target response for cold-start SFT: reasoning,
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rltrain.synthetic_code import parse_kinds, programs, with_programs
+from rltrain.synthetic_tools import tool_multiplication
 
 Row = dict[str, Any]
 
@@ -188,6 +191,7 @@ TASKS: dict[str, Callable[..., list[Row]]] = {
     "programs": programs,
     "instructions": instructions,
     "preferences": preferences,
+    "tool_multiplication": tool_multiplication,
 }
 """Synthetic tasks by name, used as ``data.source: synthetic:<name>``."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rltrain.config import TinyModelConfig
+from rltrain.tools.parsing import HERMES_RESPONSE_TEMPLATE
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK_TOKENS = ["<think>", "</think>"]
@@ -18,16 +19,27 @@ THINK_TOKENS = ["<think>", "</think>"]
 PAD, EOS = "<|endoftext|>", "<|im_end|>"
 
 CHAT_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\nTools:{% for tool in tools %} {{ (tool.function or tool).name }}{% endfor %}"
+    "<|im_end|>\n{% endif %}"
     "{% for message in messages %}"
     "{% if message['role'] == 'assistant' %}"
-    "<|im_start|>assistant\n<think>\n{{ message['content'] }}<|im_end|>\n"
+    "<|im_start|>assistant\n<think>\n{% generation %}{{ message['content'] }}"
+    "{% for call in message.get('tool_calls') or [] %}{% set f = call.function or call %}"
+    "<tool_call>\n{\"name\": \"{{ f.name }}\", \"arguments\": "
+    "{{ f.arguments | tojson if f.arguments is mapping else f.arguments }}}\n</tool_call>"
+    "{% endfor %}<|im_end|>{% endgeneration %}{{ '\\n' }}"
     "{% else %}"
     "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
 )
-"""Qwen-style turns; the assistant turn always opens with ``<think>\\n`` (prefilled at generation)."""
+"""Qwen-style turns; the assistant turn always opens with ``<think>\\n`` (prefilled at generation).
+
+Tool calls render Hermes-style (``<tool_call>{json}</tool_call>``, as Qwen/QwQ), tool results as a
+``tool`` turn, and the tools offered as a one-line system turn naming them (short: every byte is a
+token). Assistant content sits in ``{% generation %}`` so SFT can train on assistant tokens only.
+"""
 
 
 def build_tokenizer():
@@ -56,6 +68,7 @@ def build_tokenizer():
         model_max_length=4096,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.response_template = HERMES_RESPONSE_TEMPLATE  # saved with the tokenizer
     return tokenizer
 
 

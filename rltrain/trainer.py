@@ -39,6 +39,7 @@ class TrainResult:
     first_log: dict[str, Any] | None
     last_log: dict[str, Any] | None
     rewards: dict[str, dict[str, Any]]
+    tools: dict[str, Any] | None = None
 
 
 def train_result_path(output_dir: Path, machine_rank: int = 0) -> Path:
@@ -109,16 +110,24 @@ def build_trainer(recipe: Recipe, callbacks: list):
     from rltrain.models import load_tokenizer
     from rltrain.rewards import build_rewards
 
+    from rltrain.tools import build_toolset
+
     args = trl_config(recipe)  # before loading the model: DeepSpeed ZeRO-3 init reads it
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(recipe)
-    splits = load_splits(recipe)
+    toolset = build_toolset(recipe.tools)
+    if toolset:
+        from rltrain.tools.parsing import ensure_tool_parser
+
+        ensure_tool_parser(tokenizer)
+    splits = load_splits(recipe, tool_schemas=[f.schema for f in toolset.functions] if recipe.stage == "sft" else None)
     model = _model_argument(recipe, tokenizer)
     if recipe.stage == "grpo":
         from rltrain.grpo import build_grpo_trainer
 
         return build_grpo_trainer(
             recipe.rollout,
+            toolset=toolset,
             model=model,
             reward_funcs=build_rewards(recipe),
             args=args,
@@ -170,6 +179,7 @@ def train_process(recipe: Recipe, resume: str | bool | None = None) -> TrainResu
             first_log=metrics.first,
             last_log=metrics.last,
             rewards={r.__name__: r.stats.as_dict() for r in rewards if hasattr(r, "stats")},
+            tools=trainer.toolset.ledger.total.as_dict() if getattr(trainer, "toolset", None) else None,
         )
         if trainer.is_local_process_zero():  # one result per node; the head's is train_result.json
             path = train_result_path(out, _node_rank())
