@@ -1,5 +1,5 @@
-"""The ``rltrain`` command line: train, pipeline, eval, init-tiny, rewards, verify, rm, sandbox, report, wait-ready,
-slurm-plan.
+"""The ``rltrain`` command line: train, pipeline, eval, init-tiny, rewards, verify, rm, sandbox, report, rollout,
+wait-ready, slurm-plan.
 
 Exit status: 0 success; 2 invalid recipe or arguments (reported before any model is loaded);
 75 stopped by SIGTERM/SIGUSR1 after saving a checkpoint (run again with ``--resume``); 1 other errors.
@@ -17,6 +17,7 @@ from pathlib import Path
 from rltrain.cli_cluster import add_cluster_parsers, add_placement_args, placement_from_args, placement_overrides
 from rltrain.cli_rm import add_rm_parser
 from rltrain.cli_report import add_report_parser
+from rltrain.cli_rollout import add_rollout_parser
 from rltrain.cli_sandbox import add_sandbox_parser
 from rltrain.cli_verify import add_verify_math, add_verify_rules
 from rltrain.errors import RecipeError
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rm_parser(sub)
     add_sandbox_parser(sub)
     add_report_parser(sub)
+    add_rollout_parser(sub)
     add_cluster_parsers(sub)
     return parser
 

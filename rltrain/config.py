@@ -510,6 +510,13 @@ def _check_inputs_exist(recipe: Recipe, source: str) -> None:
         raise RecipeError(f"{source}: eval.retention.recipe: file not found: {recipe.resolve_input(recipe.eval.retention.recipe)}")
     if recipe.stage == "sft" and not recipe.data.completion_column:
         raise RecipeError(f"{source}: data.completion_column: an SFT stage needs the column of target responses")
+    if recipe.tools:  # building a tool imports it and reads its schema (and checks the sandbox for python)
+        from rltrain.tools import build_toolset
+
+        try:
+            build_toolset(recipe.tools)
+        except RecipeError as exc:
+            raise RecipeError(f"{source}: {exc}") from None
     if recipe.rewards:
         import verifiers
 

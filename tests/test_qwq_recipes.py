@@ -13,7 +13,7 @@ from rltrain.pipeline import load_pipeline
 
 QWQ = Path(__file__).resolve().parents[1] / "recipes" / "qwq"
 SIZES = ("32b", "7b", "1p5b")
-RECIPES = [f"stage{n}_{size}.yaml" for size in SIZES for n in (1, 2)]
+RECIPES = [f"stage{n}_{size}.yaml" for size in SIZES for n in (1, 2)] + ["agentic_8b.yaml"]
 PIPELINES = [f"pipeline_{size}.yaml" for size in SIZES]
 SERVER_VARS = ("RLTRAIN_SANDBOX_URL", "RLTRAIN_RM_URL", "RLTRAIN_VLLM_HOST", "RLTRAIN_VLLM_PORT", "RLTRAIN_STAGE1_DATA")
 
@@ -62,6 +62,14 @@ def reward(recipe, name: str):
 
 def test_the_recipe_set_is_complete():
     assert sorted(p.name for p in QWQ.glob("*.yaml")) == sorted(RECIPES + PIPELINES)
+
+
+def test_the_agentic_recipe_runs_its_python_tool_on_the_sandbox_server(env):
+    recipe = load("agentic_8b.yaml")
+    (tool,) = recipe.tools
+    assert tool.name == "python" and tool.params["server_url"] == "http://sandbox-node:8600"
+    assert recipe.trl_options()["max_tool_calling_iterations"] == 8
+    assert recipe.eval.max_new_tokens == recipe.grpo["max_completion_length"]
 
 
 @pytest.mark.parametrize("name", RECIPES)
@@ -128,7 +136,7 @@ def test_grpo_settings(env, name):
     assert g["mask_truncated_completions"] is True
     assert g["bf16"] is True and g["gradient_checkpointing"] is True
     assert g["temperature"] == 1.0  # training samples the policy itself; T=0.6 is for evaluation
-    assert g["beta"] == (0.0 if name.startswith("stage1") else 0.001)
+    assert g["beta"] == (0.001 if name.startswith("stage2") else 0.0)
 
 
 @pytest.mark.parametrize("size", ["32b", "7b"])

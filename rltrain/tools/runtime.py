@@ -6,7 +6,7 @@ given, which
 
 * checks the model's arguments against the tool's JSON schema (missing, unknown, wrong JSON type) and
   answers a bad call with an error text instead of calling;
-* runs a sync tool in a worker thread and any tool under a deadline (``tools[].timeout``); past it the
+* runs a sync tool in a daemon thread of its own and any tool under a deadline (``tools[].timeout``); past it the
   model reads ``Error: ... timed out`` and the rollout goes on (a sync tool's thread cannot be killed
   and finishes in the background: tools that run untrusted work, like ``python``, enforce hard limits
   of their own);
@@ -150,6 +150,33 @@ def _as_text(result: Any, max_chars: int) -> str:
     return text
 
 
+def _in_daemon_thread(name: str, fn: Callable[..., Any], arguments: dict[str, Any]) -> asyncio.Future:
+    """Run a sync tool in a thread of its own, as a future of the running loop.
+
+    Not the loop's executor: a hung call would hold one of its few threads for good, and
+    ``asyncio.run`` waits for them at exit. A daemon thread is abandoned at the deadline instead.
+    """
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(value)
+
+    def target() -> None:
+        try:
+            value, error = fn(**arguments), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            value, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, value, error)
+        except RuntimeError:  # the loop is gone: nobody waits for this call any more
+            pass
+
+    threading.Thread(target=target, name=f"tool-{name}", daemon=True).start()
+    return future
+
+
 def guarded_tool(name: str, fn: Callable[..., Any], *, timeout: float, ledger: ToolLedger,
                  max_chars: int = 4000) -> Callable[..., Any]:
     """``fn`` as an async tool for TRL named ``name``: deadline, argument check, errors as text, counted."""
@@ -164,7 +191,7 @@ def guarded_tool(name: str, fn: Callable[..., Any], *, timeout: float, ledger: T
             return f"{ERROR_PREFIX}bad call to {name}: {problem}"
         outcome: Outcome = "ok"
         try:
-            work = fn(**arguments) if is_async else asyncio.to_thread(fn, **arguments)
+            work = fn(**arguments) if is_async else _in_daemon_thread(name, fn, arguments)
             text = _as_text(await asyncio.wait_for(work, timeout), max_chars)
         except (asyncio.TimeoutError, TimeoutError):
             outcome, text = "timeout", f"{ERROR_PREFIX}{name} timed out after {timeout:g} s"
