@@ -50,6 +50,7 @@ def gated(name: str, fn: RewardFn, gates: Sequence[RewardFn], threshold: float) 
             return _apply(name, list(scores), passes, kwargs)
 
         gated_async.__name__ = name
+        gated_async.collective = _collective(fn, gates)  # type: ignore[attr-defined]
         return gated_async
 
     def gated_sync(prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
@@ -58,4 +59,10 @@ def gated(name: str, fn: RewardFn, gates: Sequence[RewardFn], threshold: float) 
         return _apply(name, list(scores), passes, kwargs)
 
     gated_sync.__name__ = name
+    gated_sync.collective = _collective(fn, gates)  # type: ignore[attr-defined]
     return gated_sync
+
+
+def _collective(fn: RewardFn, gates: Sequence[RewardFn]) -> bool:
+    """A gated reward is collective (see rltrain.rewards.guard) when any of its parts is."""
+    return any(getattr(f, "collective", False) for f in (fn, *gates))

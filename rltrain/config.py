@@ -302,6 +302,20 @@ class Recipe(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _sharded_reward_models_score_in_step(self) -> Recipe:
+        if not self.distributed.mode.startswith("zero3") or self.rollout.reward_mode == "sync":
+            return self
+        for i, reward in enumerate(self.rewards):
+            if reward.name == "reward_model" and reward.params.get("mode", "in_process") == "in_process":
+                raise ValueError(
+                    f"rewards.{i}: an in-process reward model is sharded with the policy under ZeRO-3, and its "
+                    f"forward passes are collectives that cannot run beside the step's own "
+                    f"(rollout.reward_mode {self.rollout.reward_mode!r}); use reward_mode 'sync', or serve the "
+                    "model (params.mode: remote or vllm)"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _gates_name_rewards(self) -> Recipe:
         names = [r.name for r in self.rewards]
         for i, reward in enumerate(self.rewards):

@@ -11,6 +11,11 @@ verifier kills or stalls the whole step. Each recipe reward is wrapped here so t
 * a result of the wrong length raises at once (a bug in the reward, not an infrastructure failure);
 * NaN values are turned into ``None``.
 
+A *collective* reward (``fn.collective``: a reward model sharded with the policy under ZeRO-3, whose
+forward passes are collectives every rank must join) is called in the calling thread with no deadline:
+a rank that gave up on its deadline would leave the others waiting in a collective. Exceptions are
+still caught.
+
 Per step, TRL's ``log_metric`` hook receives ``rewards/<name>/masked``, ``/timed_out`` and ``/errored``
 as fractions of the step's completions; cumulative counts are kept in :class:`RewardStats` for
 ``summary.json``. In a recipe with tools, the mean reward of the completions that called a tool and of
@@ -92,7 +97,10 @@ class GuardedReward:
 
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
         try:
-            result = _run_with_deadline(lambda: self.fn(prompts, completions, **kwargs), self.timeout)
+            if getattr(self.fn, "collective", False):
+                result = self.fn(prompts, completions, **kwargs)
+            else:
+                result = _run_with_deadline(lambda: self.fn(prompts, completions, **kwargs), self.timeout)
         except _Deadline:
             return self._fail(len(completions), kwargs, timed_out=True, error=f"no answer within {self.timeout}s")
         except Exception as exc:  # noqa: BLE001 - a verifier bug must not kill the step

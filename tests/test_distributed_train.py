@@ -1,4 +1,5 @@
-"""`rltrain train` on 2 CPU processes under DeepSpeed ZeRO-3: sharded save, HF final weights, resume."""
+"""`rltrain train` on 2 CPU processes under DeepSpeed ZeRO-3: sharded save, HF final weights, resume, and an
+in-process reward model sharded with the policy (scored in every step, never masked)."""
 
 import json
 import subprocess
@@ -14,13 +15,24 @@ TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "nu
         "intermediate_size": 64}
 
 
-def recipe(out: Path, max_steps: int) -> dict:
+def write_reward_model(path: Path) -> Path:
+    from rltrain.config import TinyModelConfig
+    from rltrain.tiny import build_reward_model, build_tokenizer
+
+    tok = build_tokenizer()
+    build_reward_model(TinyModelConfig(**TINY), len(tok), tok.pad_token_id).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def recipe(out: Path, max_steps: int, reward_model: Path) -> dict:
     return {
         "name": "zero3-cpu",
         "model": {"name_or_path": "tiny", "tiny": TINY},
         "data": {"source": "synthetic:arithmetic", "synthetic": {"size": 200, "max_a": 19, "max_b": 19},
                  "prompt_template": "{prompt}", "eval_size": 16},
-        "rewards": [{"name": "think_format"}, {"name": "math_accuracy", "weight": 0.5}],
+        "rewards": [{"name": "think_format"}, {"name": "math_accuracy", "weight": 0.5},
+                    {"name": "reward_model", "weight": 0.1, "params": {"model_path": str(reward_model), "batch_size": 3}}],
         "grpo": {"max_steps": max_steps, "save_steps": 2, "per_device_train_batch_size": 4,
                  "num_generations": 4, "max_completion_length": 8, "learning_rate": 1e-3},
         "distributed": {"mode": "zero3", "num_processes": 2},
@@ -38,7 +50,7 @@ def run(path: Path, *extra: str) -> subprocess.CompletedProcess:
 def test_zero3_two_processes_save_and_resume(tmp_path):
     out = tmp_path / "run"
     path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe(out, max_steps=3)))
+    path.write_text(yaml.safe_dump(recipe(out, max_steps=3, reward_model=write_reward_model(tmp_path / "rm"))))
 
     first = run(path)
     assert first.returncode == 0, first.stderr[-4000:]
@@ -48,6 +60,9 @@ def test_zero3_two_processes_save_and_resume(tmp_path):
     assert (out / "checkpoint-2" / "rltrain_complete.json").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["distributed"]["num_processes"] == 2
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in logs if "rewards/reward_model/masked" in r]
+    assert len(scored) == 3 and all(r["rewards/reward_model/masked"] == 0 for r in scored)  # sharded, collective
     assert summary["eval_after"]["num_prompts"] == 8
 
     from transformers import AutoModelForCausalLM

@@ -74,3 +74,34 @@ def test_async_rewards_stay_async_and_time_out():
 def test_sync_guard_keeps_the_registry_name():
     reward = guard("math_accuracy", lambda prompts, completions, **kw: [0.0], timeout=1)
     assert isinstance(reward, GuardedReward) and reward.__name__ == "math_accuracy"
+
+
+def test_a_collective_reward_runs_in_the_calling_thread_without_a_deadline():
+    import threading
+    import time
+
+    from rltrain.rewards import guard
+
+    seen = []
+
+    def sharded(prompts, completions, **kwargs):
+        seen.append(threading.current_thread())
+        time.sleep(0.3)  # past the deadline: a collective must not be abandoned on one rank
+        return [1.0] * len(completions)
+
+    sharded.collective = True
+    assert guard("rm", sharded, timeout=0.05)([None], ["x"]) == [1.0]
+    assert seen == [threading.current_thread()]
+
+
+def test_an_in_process_reward_model_under_zero3_needs_sync_rewards():
+    from rltrain.config import recipe_from_dict
+    from rltrain.errors import RecipeError
+
+    base = {"model": {"name_or_path": "tiny"}, "data": {"source": "synthetic:arithmetic"}, "output_dir": "/tmp/x",
+            "rewards": [{"name": "think_format"}, {"name": "reward_model", "params": {"model_path": "/tmp/rm"}}],
+            "distributed": {"mode": "zero3", "num_processes": 2}}
+    with pytest.raises(RecipeError, match=r"rewards\.1: an in-process reward model is sharded .* use reward_mode 'sync'"):
+        recipe_from_dict({**base, "rollout": {"reward_mode": "overlapped"}})
+    served = {"name": "reward_model", "params": {"mode": "remote", "url": "http://rm:8081"}}
+    recipe_from_dict({**base, "rewards": [served], "rollout": {"reward_mode": "overlapped"}})

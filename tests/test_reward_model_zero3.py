@@ -1,0 +1,52 @@
+"""The in-process reward model inside a 2-process DeepSpeed ZeRO-3 run: partitioned across the ranks,
+scored collectively (ranks with fewer batches pad with forward passes), same scores as unsharded."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from rltrain.distributed import environment_for_launch, launch_command
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_sharded_reward_model_scores_like_an_unsharded_one(tmp_path):
+    from rltrain.config import TinyModelConfig
+    from rltrain.tiny import build_reward_model, build_tokenizer
+    from verifiers.reward_model import RewardModel
+
+    tok = build_tokenizer()
+    shape = TinyModelConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                            intermediate_size=64)
+    model = build_reward_model(shape, len(tok), tok.pad_token_id)
+    model.save_pretrained(tmp_path / "rm")
+    tok.save_pretrained(tmp_path / "rm")
+    texts = [[["What is 2+2?", f"</think>\\boxed{{{i}}}"] for i in range(5)],  # rank 0: 3 batches of 2
+             [["Say hi.", "hi"], ["Say hi.", "Hello there, friend."]]]          # rank 1: 1 batch
+    cmd = launch_command("zero3", 2, [], main_process_port=_free_port())
+    cmd[cmd.index("rltrain.cli")] = "tests.rm_zero3_ranks"
+    env = {**os.environ, **environment_for_launch(), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
+           "RM_PATH": str(tmp_path / "rm"), "RM_OUT": str(tmp_path / "out"), "RM_TEXTS": json.dumps(texts)}
+    env["PYTHONPATH"] = os.pathsep.join([str(os.getcwd()), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    reports = {r["rank"]: r for r in (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))}
+    assert sorted(reports) == [0, 1]
+    unsharded = RewardModel(model, tok, batch_size=2)
+    total = sum(p.numel() for p in model.parameters())
+    for rank, report in reports.items():
+        assert report["collective"] is True
+        assert report["local_params"] < total  # this rank holds a partition, not the whole model
+        pairs = [([{"role": "user", "content": p}], c) for p, c in texts[rank]]
+        assert report["scores"] == pytest.approx(unsharded.score(pairs), abs=1e-4)
