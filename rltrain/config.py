@@ -42,6 +42,10 @@ class TinyModelConfig(_Strict):
     num_key_value_heads: int = Field(2, gt=0, description="Key/value heads (grouped-query attention).")
     intermediate_size: int = Field(256, gt=0, description="MLP width.")
     max_position_embeddings: int = Field(512, gt=0, description="Longest sequence the model accepts.")
+    rope_theta: float = Field(
+        10000.0, gt=0, description="RoPE base. A small base (e.g. 100) lets a tiny model learn to copy from far "
+        "back in its context quickly (the agentic miniature copies numbers from the question into a tool call).",
+    )
     seed: int = Field(0, description="Seed of the random initialisation.")
 
 

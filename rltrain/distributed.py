@@ -333,23 +333,14 @@ def teardown() -> None:
         GradientState._reset_state()
 
 
-def _report_rank() -> int:
-    """``python -m rltrain.distributed`` under a launcher: print what accelerate sees in each rank.
-
-    Applies the shim, builds the accelerate state, sums the ranks over the process group (checks that
-    communication works) and tears down. A quick check of a launch setup without loading a model.
-    """
-    import json
-
+def rank_report(accelerator, shim: bool) -> dict:
+    """What accelerate sees in this rank, and whether the ranks can talk (a sum over the process group)."""
     import torch
-    from accelerate import Accelerator
 
-    shim = apply_cpu_deepspeed_shim()
-    accelerator = Accelerator()
     state = accelerator.state
     total = accelerator.reduce(torch.tensor([state.process_index], device=accelerator.device), "sum")
     expected = state.num_processes * (state.num_processes - 1) // 2
-    report = {
+    return {
         "rank": state.process_index,
         "num_processes": state.num_processes,
         "distributed_type": str(state.distributed_type),
@@ -359,6 +350,20 @@ def _report_rank() -> int:
         "cpu_deepspeed_shim": shim,
         "rank_sum_ok": int(total.item()) == expected,
     }
+
+
+def _report_rank() -> int:
+    """``python -m rltrain.distributed`` under a launcher: print what accelerate sees in each rank.
+
+    Applies the shim, builds the accelerate state, sums the ranks over the process group (checks that
+    communication works) and tears down. A quick check of a launch setup without loading a model.
+    """
+    import json
+
+    from accelerate import Accelerator
+
+    shim = apply_cpu_deepspeed_shim()
+    report = rank_report(Accelerator(), shim)
     sys.stdout.write(json.dumps(report) + "\n")  # one write: lines of concurrent ranks stay whole
     sys.stdout.flush()
     teardown()

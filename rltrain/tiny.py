@@ -91,6 +91,7 @@ def build_model(shape: TinyModelConfig, vocab_size: int, pad_token_id: int, eos_
         pad_token_id=pad_token_id,
         eos_token_id=eos_token_id,
         bos_token_id=None,
+        rope_parameters={"rope_type": "default", "rope_theta": shape.rope_theta},
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(shape.seed)

@@ -1,20 +1,14 @@
 """Tests for rltrain.distributed: accelerate configs, the launch command, the CPU DeepSpeed shim, teardown.
 
-The fast tests launch nothing (teardown is checked on a one-process gloo group). The slow test launches
-2 ranks through ``accelerate launch`` on CPU with ``python -m rltrain.distributed`` (the ``-m`` form of
-:func:`launch_command`) and requires exit status 0 in every rank (no "terminate called" abort at exit).
-The real 2-process ZeRO-3 GRPO training, sharded save and resume go through the CLI in
-tests/test_distributed_train.py. The first DeepSpeed launch on
-a machine also compiles DeepSpeed's shared-memory communication extension (about 100 s on 2 cores,
-cached in ~/.cache/torch_extensions afterwards).
+These tests launch nothing (teardown is checked on a one-process gloo group). Real launches: 2 ranks
+through :func:`launch_command`'s ``-m`` form from an unrelated directory, each reporting what accelerate
+sees (:func:`rltrain.distributed.rank_report`), in tests/test_reward_model_zero3.py; the 2-process ZeRO-3
+GRPO training, sharded save and resume through the CLI in tests/test_distributed_train.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -255,38 +249,3 @@ def test_teardown_during_an_exception_skips_barriers(one_rank_gloo_group):
             teardown()
     assert one_rank_gloo_group == []
     assert not dist.is_initialized()
-
-
-# ----------------------------------------------------------------------------- 2-process run
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _assert_ok(proc: subprocess.CompletedProcess) -> None:
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"launch failed with {proc.returncode}:\n{output[-6000:]}"
-    assert "terminate called" not in output, output[-6000:]
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(distributed.has_gpu(), reason="exercises the GPU-less DeepSpeed path")
-def test_launch_command_runs_a_module_in_two_ranks(tmp_path):
-    """launch_command's `-m` form, from an unrelated directory, with `python -m rltrain.distributed`."""
-    cmd = launch_command("zero3", 2, [], main_process_port=_free_port())
-    cmd[cmd.index("rltrain.cli")] = "rltrain.distributed"
-    env = {**os.environ, **environment_for_launch(), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    _assert_ok(proc)
-    reports = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert sorted(r["rank"] for r in reports) == [0, 1]
-    for report in reports:
-        assert report["num_processes"] == 2
-        assert report["distributed_type"].endswith("DEEPSPEED")
-        assert report["backend"] == "gloo"
-        assert report["mixed_precision"] == "no"
-        assert report["cpu_deepspeed_shim"] is True
-        assert report["rank_sum_ok"] is True

@@ -1,5 +1,11 @@
 """The in-process reward model inside a 2-process DeepSpeed ZeRO-3 run: partitioned across the ranks,
-scored collectively (ranks with fewer batches pad with forward passes), same scores as unsharded."""
+scored collectively (ranks with fewer batches pad with forward passes), same scores as unsharded.
+
+The launch is :func:`rltrain.distributed.launch_command`'s ``-m`` form from an unrelated directory on CPU
+(the DeepSpeed shim, gloo); each rank also reports what accelerate sees, as ``python -m
+rltrain.distributed`` does (tests/test_distributed_shim.py covers the rest of the launch setup without
+launching). The first DeepSpeed launch on a machine compiles its shared-memory communication extension
+(about 100 s on 2 cores, cached in ~/.cache/torch_extensions afterwards)."""
 
 from __future__ import annotations
 
@@ -38,14 +44,17 @@ def test_a_sharded_reward_model_scores_like_an_unsharded_one(tmp_path):
     cmd[cmd.index("rltrain.cli")] = "tests.rm_zero3_ranks"
     env = {**os.environ, **environment_for_launch(), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
            "RM_PATH": str(tmp_path / "rm"), "RM_OUT": str(tmp_path / "out"), "RM_TEXTS": json.dumps(texts)}
-    env["PYTHONPATH"] = os.pathsep.join([str(os.getcwd()), env.get("PYTHONPATH", "")])
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "terminate called" not in proc.stdout + proc.stderr  # torn down cleanly: the exit status is true
     reports = {r["rank"]: r for r in (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))}
     assert sorted(reports) == [0, 1]
     unsharded = RewardModel(model, tok, batch_size=2)
     total = sum(p.numel() for p in model.parameters())
     for rank, report in reports.items():
+        assert report["num_processes"] == 2 and report["distributed_type"].endswith("DEEPSPEED")
+        assert report["backend"] == "gloo" and report["mixed_precision"] == "no"
+        assert report["cpu_deepspeed_shim"] is True and report["rank_sum_ok"] is True
         assert report["collective"] is True
         assert report["local_params"] < total  # this rank holds a partition, not the whole model
         pairs = [([{"role": "user", "content": p}], c) for p, c in texts[rank]]

@@ -84,18 +84,29 @@ HOSTILE = {
 }
 
 
+@pytest.fixture
+def guarded_sandbox(sandbox_available, guard, monkeypatch):  # noqa: F811
+    """The python tool's sandbox, created inside the guard cgroup (its run cgroups nest under the creator's),
+    and gone with it: the process-wide default sandbox must not outlive the guard."""
+    import sandbox
+
+    with sandbox.Sandbox() as box:
+        monkeypatch.setattr(sandbox, "default_sandbox", lambda: box)
+        yield guard
+
+
 @pytest.mark.parametrize("what", sorted(HOSTILE))
-def test_a_hostile_tool_call_is_contained_and_the_rollout_goes_on(what, sandbox_available, guard):  # noqa: F811
+def test_a_hostile_tool_call_is_contained_and_the_rollout_goes_on(what, guarded_sandbox):
     code, expected = HOSTILE[what]
     tools = build_toolset([ToolConfig(name="python", params={"wall_s": 1.0, "memory_mb": 256})])
     messages = rollout([tool_call("python", code=code), "</think>\n\\boxed{0}<|im_end|>"], tools, max_new_tokens=4000)[0][0]
     assert [m["role"] for m in messages] == ["assistant", "tool", "assistant"]
     assert messages[1]["content"].startswith("Error: ") and expected in messages[1]["content"], messages[1]
     assert messages[2]["content"] == "\\boxed{0}"
-    assert guard.wait_no_strays() == []
+    assert guarded_sandbox.wait_no_strays() == []
 
 
-def test_the_python_tool_returns_what_the_program_prints(sandbox_available):  # noqa: F811
+def test_the_python_tool_returns_what_the_program_prints(guarded_sandbox):
     tools = build_toolset([ToolConfig(name="python")])
     messages = rollout([tool_call("python", code="print(6*7)"), "</think>\n\\boxed{42}<|im_end|>"], tools)[0][0]
     assert messages[1] == {"role": "tool", "name": "python", "content": "42\n"}

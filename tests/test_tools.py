@@ -13,9 +13,8 @@ from rltrain.config import ToolConfig, recipe_from_dict
 from rltrain.errors import RecipeError
 from rltrain.tools import ToolLedger, build_toolset, guarded_tool
 from rltrain.tools.metrics import batch_counters, batch_metrics, used_tool
-from rltrain.tools.runtime import ToolFailure, check_arguments
+from rltrain.tools.runtime import check_arguments
 from tests import tool_helpers
-from tests.sandbox_guard import guard, sandbox_available  # noqa: F401 - fixtures
 
 
 def call(tool, **arguments):
