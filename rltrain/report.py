@@ -17,13 +17,25 @@ def _delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     return f"{100 * (after['accuracy'] - before['accuracy']):+.1f} pts"
 
 
+def _share(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    tools = (result or {}).get("tools")
+    return {"accuracy": tools.get("tools/clean_use_share")} if tools else None
+
+
 def _reward(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _tool_use(result: dict[str, Any] | None) -> str:
+    tools = (result or {}).get("tools")
+    return "-" if not tools else format_accuracy(tools.get("tools/clean_use_share"))
+
+
 def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "before/after") -> None:
     """One row per stage: held-out accuracy before and after, training reward first and last; plus a
-    ``retention`` row under a stage with ``eval.retention`` (an earlier stage's metric, before and after)."""
+    ``retention`` row under a stage with ``eval.retention`` (an earlier stage's metric, before and after),
+    and a ``tool use`` row under a stage evaluated with tools (completions that called a tool and got no
+    error back, before and after)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -49,6 +61,9 @@ def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "
             _reward(s.get("last_reward")),
             f"{s.get('train_seconds', 0):.0f}",
         )
+        if (before or {}).get("tools") or (after or {}).get("tools"):
+            table.add_row("  tool use", "eval", "", "tool calls, no error", _tool_use(before),
+                          _tool_use(after), _delta(*(_share(r) for r in (before, after))), "", "", "")
         retention = s.get("retention")
         if retention:
             kept_before, kept_after = retention.get("before"), retention.get("after")

@@ -57,4 +57,4 @@ def test_grpo_raises_accuracy_and_tool_use(agentic_run):
     assert logs[-1]["tools/used_share"] > logs[0]["tools/used_share"]  # in training too, at T=1
     result = json.loads((out / "grpo" / "train_result.json").read_text())
     assert result["tools"]["calls"] > 0 and result["tools"]["timeout"] == 0
-    assert "before/after" in done.stderr
+    assert "before/after" in done.stderr and "tool use" in done.stderr

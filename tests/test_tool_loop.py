@@ -70,6 +70,9 @@ def test_unknown_tools_and_bad_arguments_are_answered_not_raised():
     tools = build_toolset([ToolConfig(name="tests.tool_helpers:add")])
     unknown = rollout([tool_call("mul", a=1, b=1), "</think>\n\\boxed{1}<|im_end|>"], tools)[0][0]
     assert unknown[1]["content"] == "Error: there is no tool called 'mul'; tools: ['add']"
+    text = '</think>\n<tool_call>\n{"name": "add", "arguments": "1, 2"}\n</tool_call><|im_end|>'
+    as_text = rollout([text, "</think>\n\\boxed{1}<|im_end|>"], tools)[0][0]
+    assert as_text[1]["content"] == "Error: bad call to add: arguments must be a JSON object, got str"
     bad = rollout([tool_call("add", a="x", b=1), "</think>\n\\boxed{1}<|im_end|>"], tools)[0][0]
     assert bad[1]["content"] == "Error: bad call to add: argument 'a' must be integer, got str"
     assert bad[2]["content"] == "\\boxed{1}"

@@ -184,3 +184,22 @@ def test_sft_rows_keep_message_list_completions_and_carry_the_tool_schemas():
     row = load_splits(recipe, tool_schemas=[schemas]).train[0]
     assert [m["role"] for m in row["completion"]] == ["assistant", "tool", "assistant"]
     assert json.loads(row["tools"])[0]["function"]["name"] == "add"
+
+
+def test_the_before_after_table_shows_tool_use():
+    import io
+
+    from rich.console import Console
+
+    from rltrain.report import print_table
+
+    def result(accuracy, clean):
+        return {"accuracy": accuracy, "metric": "math_accuracy", "num_prompts": 50, "num_samples": 4,
+                "tools": {"tools/clean_use_share": clean, "tools/used_share": clean}}
+
+    out = io.StringIO()
+    console = Console(file=out, width=160)
+    print_table([{"stage": "grpo", "kind": "grpo", "steps": 20, "eval_before": result(0.385, 0.5),
+                  "eval_after": result(0.655, 1.0), "train_seconds": 52}], console=console)
+    rows = [line for line in out.getvalue().splitlines() if "tool use" in line]
+    assert len(rows) == 1 and "50.0%" in rows[0] and "100.0%" in rows[0] and "+50.0 pts" in rows[0]

@@ -46,10 +46,12 @@ def tool_suffix_ids(tokenizer: Any, tool_messages: list[dict[str, Any]]) -> list
 
 
 def _run_calls(calls: list[tuple[int, str, dict[str, Any]]], tools: dict[str, Callable[..., Any]]) -> list[str]:
-    async def one(name: str, arguments: dict[str, Any]) -> str:
+    async def one(name: str, arguments: Any) -> str:
         if name not in tools:
             return f"{ERROR_PREFIX}there is no tool called {name!r}; tools: {sorted(tools)}"
-        return await tools[name](**arguments) if isinstance(arguments, dict) else await tools[name](arguments)
+        if not isinstance(arguments, dict):
+            return f"{ERROR_PREFIX}bad call to {name}: arguments must be a JSON object, got {type(arguments).__name__}"
+        return await tools[name](**arguments)
 
     async def every() -> list[str]:
         return list(await asyncio.gather(*(one(name, args) for _, name, args in calls)))
