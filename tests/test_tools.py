@@ -36,6 +36,13 @@ def test_a_guarded_tool_answers_errors_as_text_and_counts_every_call():
     assert ledger.take().calls == 0 and ledger.total.calls == 5
 
 
+def test_a_tool_that_exits_is_an_error_not_an_exit():
+    ledger = ToolLedger()
+    quits = guarded_tool("quits", tool_helpers.quits, timeout=5, ledger=ledger)
+    assert call(quits, code=3) == "Error: RuntimeError: SystemExit: 3"
+    assert ledger.take().error == 1
+
+
 def test_a_hanging_sync_tool_is_abandoned_at_its_deadline():
     ledger = ToolLedger()
     slow = guarded_tool("slow", tool_helpers.slow, timeout=0.3, ledger=ledger)

@@ -61,3 +61,12 @@ def make_greeter(greeting: str):
         return f"{greeting}, {name}!"
 
     return greet
+
+
+def quits(code: int) -> str:
+    """Calls sys.exit.
+
+    Args:
+        code: The exit status.
+    """
+    raise SystemExit(code)

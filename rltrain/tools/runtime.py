@@ -167,7 +167,8 @@ def _in_daemon_thread(name: str, fn: Callable[..., Any], arguments: dict[str, An
         try:
             value, error = fn(**arguments), None
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-            value, error = None, exc
+            # A tool's sys.exit() or KeyboardInterrupt is its failure, not a reason to stop the trainer.
+            value, error = None, exc if isinstance(exc, Exception) else RuntimeError(f"{type(exc).__name__}: {exc}")
         try:
             loop.call_soon_threadsafe(settle, value, error)
         except RuntimeError:  # the loop is gone: nobody waits for this call any more
