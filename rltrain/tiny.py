@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from rltrain.config import TinyModelConfig
-from rltrain.tools.parsing import HERMES_RESPONSE_TEMPLATE
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK_TOKENS = ["<think>", "</think>"]
@@ -68,7 +67,8 @@ def build_tokenizer():
         model_max_length=4096,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.response_template = HERMES_RESPONSE_TEMPLATE  # saved with the tokenizer
+    # No response parser here: TRL decodes every completion with it when one is set, tools or not. A
+    # recipe with tools gets one (rltrain.tools.parsing.ensure_tool_parser: the Hermes parser).
     return tokenizer
 
 

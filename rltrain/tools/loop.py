@@ -66,6 +66,9 @@ def generate_with_tools(model: Any, tokenizer: Any, prompts: list[list[dict[str,
     import torch
     from trl.chat_template_utils import parse_response
 
+    from rltrain.tools.parsing import ensure_tool_parser
+
+    ensure_tool_parser(tokenizer)
     by_name = {t.__name__: t for t in tools}
     device = next(model.parameters()).device
     convs: list[Conversation] = []
