@@ -221,6 +221,14 @@ class JsonService:
                     super().handle_one_request()
                 except (TimeoutError, ConnectionResetError, BrokenPipeError):
                     self.close_connection = True
+                # Idle from here on, atomically with the drain check: a shutdown either saw this
+                # connection idle (and closes it) or set draining first (and this stops reading). Without
+                # the lock, a shutdown right after an answer could miss the connection and wait out its
+                # idle timeout.
+                with service._lock:
+                    self.busy = False
+                    if service._draining:
+                        self.close_connection = True
 
             def log_message(self, format: str, *args: object) -> None:
                 logger.debug("%s: " + format, service.name, *args)
