@@ -91,7 +91,7 @@ def evaluate(model, tokenizer, rows, recipe: Recipe, rewards: list, *, model_nam
         raise RecipeError(f"eval.metric: {metric!r} is not one of the recipe's rewards {names}")
     rows = rows.select(range(min(cfg.num_prompts, len(rows))))
     started = time.monotonic()
-    toolset = _toolset(recipe, tokenizer)
+    toolset = _toolset(recipe)
     completions = generate(model, tokenizer, list(rows["prompt"]), cfg, toolset, _tool_rounds(recipe))
     flat_prompts, flat_completions, columns = [], [], {c: [] for c in rows.column_names if c != "prompt"}
     for row, samples in zip(rows, completions):
@@ -125,20 +125,18 @@ def evaluate(model, tokenizer, rows, recipe: Recipe, rewards: list, *, model_nam
     )
 
 
-def _toolset(recipe: Recipe, tokenizer):
+def _toolset(recipe: Recipe):
     if not recipe.tools:
         return None
     from rltrain.tools import build_toolset
-    from rltrain.tools.parsing import ensure_tool_parser
 
-    ensure_tool_parser(tokenizer)
-    return build_toolset(recipe.tools)
+    return build_toolset(recipe.tools)  # the rollout loop gives the tokenizer its tool-call parser
 
 
 def _tool_rounds(recipe: Recipe) -> int:
     from rltrain.config import DEFAULT_TOOL_ROUNDS
 
-    rounds = recipe.grpo.get("max_tool_calling_iterations") if recipe.stage == "grpo" else None
+    rounds = recipe.trl_options().get("max_tool_calling_iterations")  # a GRPO stage's, default included
     return DEFAULT_TOOL_ROUNDS if rounds is None else int(rounds)
 
 
