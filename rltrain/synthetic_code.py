@@ -1,9 +1,13 @@
 """A generated code task for the smoke pipeline: tiny stdin/stdout programs judged in the sandbox.
 
 Each row asks for a Python program that reads two integers and prints one result (their sum,
-difference, product or maximum). ``tests`` holds stdin/stdout cases (JSON) for the ``code_pass_rate``
-reward; ``solution`` is a cold-start target: a one-formula reasoning (``a-b``), ``</think>``, then the program
-in a fenced block (targets that skip the reasoning would teach the model to skip it on math too).
+difference, product or maximum), and gives an example input of two digits. ``tests`` holds stdin/stdout
+cases (JSON) for the ``code_pass_rate`` reward; ``solution`` is a cold-start target: the example worked out
+in one formula (``4-8=-4``), ``</think>``, then the program in a fenced block. The reasoning has the form
+of the arithmetic task's: it starts by copying a number of the question and works one small sum out,
+like the column steps of an addition. (Targets that skip the reasoning taught the model to skip it on
+math too, and a fixed formula such as ``a-b`` also cost cold-start math accuracy: the model then
+copied the question's first digit less often when it reasoned.)
 A ``mistake_rate`` share of the targets hold the program of another kind, as a noisy distilled cold
 start would: a small model copies the confusion, and the sandbox's verdicts let RL remove it.
 
@@ -20,13 +24,14 @@ from typing import Any
 
 Row = dict[str, Any]
 
-#: kind → (what the prompt asks, the reasoning, the program, the function it computes). Targets are
-#: short: the smoke pipeline's completions are 64 byte-level tokens.
+#: kind → (what the prompt asks, the reasoning on the example ``a b``, the program, the function it
+#: computes). Targets are short: the smoke pipeline's completions are 64 byte-level tokens.
 PROGRAMS: dict[str, tuple[str, str, str, Any]] = {
-    "sum": ("prints their sum", "a+b", "print(sum(map(int,input().split())))", lambda a, b: a + b),
-    "difference": ("prints the first minus the second", "a-b", "a,b=map(int,input().split());print(a-b)", lambda a, b: a - b),
-    "product": ("prints their product", "a*b", "a,b=map(int,input().split());print(a*b)", lambda a, b: a * b),
-    "maximum": ("prints the larger one", "max", "print(max(map(int,input().split())))", max),
+    "sum": ("prints their sum", "{a}+{b}={v}", "print(sum(map(int,input().split())))", lambda a, b: a + b),
+    "difference": ("prints the first minus the second", "{a}-{b}={v}", "print(eval(input().replace(' ','-')))",
+                   lambda a, b: a - b),
+    "product": ("prints their product", "{a}*{b}={v}", "print(eval(input().replace(' ','*')))", lambda a, b: a * b),
+    "maximum": ("prints the larger one", "{a},{b}->{v}", "print(max(map(int,input().split())))", max),
 }
 
 
@@ -41,13 +46,14 @@ def parse_kinds(kinds: str, known: dict[str, Any], task: str) -> list[str]:
 
 def programs(size: int = 200, seed: int = 0, kinds: str = "sum,difference,product,maximum", tests: int = 3,
              mistake_rate: float = 0.0) -> list[Row]:
-    """``size`` program-writing problems with ``tests`` hidden stdin/stdout cases each."""
+    """``size`` program-writing problems with ``tests`` hidden stdin/stdout cases each; a ``mistake_rate``
+    share of the targets hold another kind's program."""
     if not 0.0 <= mistake_rate <= 1.0:
         raise ValueError(f"synthetic programs: mistake_rate must be within [0, 1], got {mistake_rate}")
     if tests < 1:
         raise ValueError(f"synthetic programs: tests must be at least 1, got {tests}")
     names = parse_kinds(kinds, PROGRAMS, "synthetic programs")
-    rng, mistakes = random.Random(seed + 5), random.Random(seed + 6)
+    rng, mistakes, examples = random.Random(seed + 5), random.Random(seed + 6), random.Random(seed + 8)
     rows: list[Row] = []
     for _ in range(size):
         kind = rng.choice(names)
@@ -56,13 +62,14 @@ def programs(size: int = 200, seed: int = 0, kinds: str = "sum,difference,produc
         for _ in range(tests):
             a, b = rng.randint(-50, 99), rng.randint(-50, 99)
             cases.append({"input": f"{a} {b}\n", "output": f"{fn(a, b)}\n"})
+        x, y = examples.randint(1, 9), examples.randint(1, 9)
         written = kind
         if mistakes.random() < mistake_rate and len(names) > 1:
             written = mistakes.choice([k for k in names if k != kind])
-        _, reasoning, program, _ = PROGRAMS[written]
+        _, reasoning, program, computes = PROGRAMS[written]
         rows.append({
-            "problem": f"Write a Python program that reads two integers and {ask}.",
-            "solution": f"{reasoning}</think>\n```py\n{program}\n```",
+            "problem": f"Write a Python program that reads two integers and {ask}. Example: {x} {y}",
+            "solution": f"{reasoning.format(a=x, b=y, v=computes(x, y))}</think>\n```py\n{program}\n```",
             "tests": json.dumps(cases),
         })
     return rows

@@ -221,8 +221,8 @@ rl_train() {
   fi
   list=$(IFS=,; echo "${RL_TRAINERS[*]}")
   rl_log "training: rltrain $* on $nodes node(s)"
-  # Each node writes its own exit status: srun reports the highest over the tasks, and when the head
-  # stops with 75 it ends the other tasks, whose status (143) would hide the head's.
+  # Each node writes its own exit status: srun reports the highest over the tasks, and when one task
+  # ends (the head stopping with 75, or any task failing) it ends the others, whose 143 would hide it.
   export RL_STATUS_FILE="$RL_LOG_DIR/.exit-$SLURM_JOB_ID"
   rm -f "$RL_STATUS_FILE".*
   # shellcheck disable=SC2016  # $SLURM_PROCID and $RL_STATUS_FILE must expand in each task, not here
@@ -235,7 +235,16 @@ rl_train() {
   status=0
   rl_wait "$RL_TRAIN_PID" || status=$?
   RL_TRAIN_PID=""
-  if [ "$(cat "$RL_STATUS_FILE.0" 2>/dev/null)" = 75 ]; then status=75; fi  # the head stopped and saved
+  local file own
+  if [ "$(cat "$RL_STATUS_FILE.0" 2>/dev/null)" = 75 ]; then
+    status=75  # the head stopped and saved
+  elif [ "$status" != 0 ]; then
+    # A task's own failure status, not the 143 of the tasks srun ended after it (ranks in order).
+    for file in "$RL_STATUS_FILE".*; do
+      own=$(cat "$file" 2>/dev/null) || continue
+      if [ -n "$own" ] && [ "$own" != 0 ] && [ "$own" != 143 ]; then status=$own; break; fi
+    done
+  fi
   return "$status"
 }
 

@@ -58,6 +58,7 @@ def test_env_references_expand_with_defaults_and_name_the_field(monkeypatch):
 def test_recipe_files_expand_references_at_load(tmp_path, monkeypatch):
     recipe = yaml.safe_load((REPO / "recipes/smoke/stage1.yaml").read_text())
     recipe["model"]["name_or_path"] = "tiny"
+    recipe["eval"].pop("retention")  # names a file beside the original
     recipe["output_dir"] = "${RUN_ROOT}/stage1"
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -19,6 +20,13 @@ def test_programs_rows_have_tests_and_a_short_solution():
         assert len(cases) == 3 and all(set(c) == {"input", "output"} for c in cases)
         reasoning, answer = row["solution"].split("</think>\n")
         assert reasoning and answer.startswith("```py\n") and len(row["solution"]) <= 62  # + EOS within 64 tokens
+
+
+def test_reasoning_works_the_example_out_like_the_arithmetic_targets():
+    for row in programs(size=40, seed=2, tests=1):
+        x, y = row["problem"].rsplit("Example: ", 1)[1].split()
+        reasoning = row["solution"].split("</think>")[0]
+        assert re.fullmatch(rf"{x}[-+*,]{y}(=|->)-?\d+", reasoning), row  # starts by copying the question's number
 
 
 def test_reference_programs_pass_their_tests_in_the_sandbox(sandbox_available):  # noqa: F811

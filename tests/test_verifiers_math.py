@@ -340,6 +340,17 @@ def test_reward_scores_and_masks_in_one_batch() -> None:
     assert logged["verifiers/math/error"] == 0
 
 
+def test_rows_without_gold_are_masked_as_another_tasks_rows() -> None:
+    logged: dict[str, float] = {}
+    rewards = math_accuracy_reward(
+        ["p"] * 4, [r"\boxed{4}", "```py\nprint(1)\n```", r"\boxed{1}", r"\boxed{5}"],
+        answer=["4", None, "", "4"], log_metric=logged.__setitem__,
+    )
+    assert rewards == [1.0, None, None, 0.0]  # a code row (gold None) is not judged; "" is a broken gold
+    assert logged["verifiers/math/no_gold"] == pytest.approx(1 / 4)
+    assert logged["verifiers/math/unparseable_gold"] == pytest.approx(1 / 4)
+
+
 def test_reward_accepts_conversational_completions_and_numeric_golds() -> None:
     parts = [{"type": "text", "text": "r</think>"}, {"type": "text", "text": "\\boxed{13}"}]
     completions = [

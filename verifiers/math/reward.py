@@ -42,19 +42,27 @@ def math_accuracy_reward(
     ``None`` (masked, never scored as wrong) covers an unparseable gold, a comparison past ``timeout``
     and a failed comparison. Other keyword arguments (dataset columns, TRL's ``trainer_state``,
     ``completion_ids``, ...) are ignored, except ``log_metric``, which receives the batch fraction
-    ``verifiers/math/<reason>`` (``no_answer_found``, ``unparseable_gold``, ``timeout``, ``error``).
+    ``verifiers/math/<reason>`` (``no_answer_found``, ``unparseable_gold``, ``timeout``, ``error``, and
+    ``no_gold`` for rows whose gold is ``None``: another task's rows in a mixed dataset, masked unjudged).
     """
     if len(completions) != len(answer):
         raise VerifierError(
             f"math_accuracy: got {len(completions)} completions but {len(answer)} gold answers; pass one gold per completion"
         )
-    verdicts = verify_batch(list(zip(completions, answer)), timeout=timeout, policy=policy)
+    # Rows without a gold answer belong to another task of a mixed dataset (e.g. code rows in stage one):
+    # masked and counted as ``no_gold``, not judged (an empty gold is not mistaken for unparseable data).
+    judged = [i for i, gold in enumerate(answer) if gold is not None]
+    verdicts = verify_batch([(completions[i], answer[i]) for i in judged], timeout=timeout, policy=policy)
+    scores: list[float | None] = [None] * len(completions)
+    for i, verdict in zip(judged, verdicts):
+        scores[i] = SCORES.get(verdict.reason)
     log_metric = kwargs.get("log_metric")
-    if callable(log_metric) and verdicts:
+    if callable(log_metric) and completions:
         for reason in LOGGED_REASONS:
-            share = sum(v.reason == reason for v in verdicts) / len(verdicts)
+            share = sum(v.reason == reason for v in verdicts) / len(completions)
             log_metric(f"verifiers/math/{reason.replace(' ', '_')}", share)
-    return [SCORES.get(v.reason) for v in verdicts]
+        log_metric("verifiers/math/no_gold", (len(completions) - len(judged)) / len(completions))
+    return scores
 
 
 @register_reward(
