@@ -17,18 +17,14 @@ def _delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     return f"{100 * (after['accuracy'] - before['accuracy']):+.1f} pts"
 
 
-def _share(result: dict[str, Any] | None) -> dict[str, Any] | None:
+def _tool_use(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An evaluation's share of completions that called a tool cleanly, shaped like an eval result."""
     tools = (result or {}).get("tools")
     return {"accuracy": tools.get("tools/clean_use_share")} if tools else None
 
 
 def _reward(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def _tool_use(result: dict[str, Any] | None) -> str:
-    tools = (result or {}).get("tools")
-    return "-" if not tools else format_accuracy(tools.get("tools/clean_use_share"))
 
 
 def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "before/after") -> None:
@@ -61,9 +57,10 @@ def print_table(summaries: list[dict[str, Any]], *, console=None, title: str = "
             _reward(s.get("last_reward")),
             f"{s.get('train_seconds', 0):.0f}",
         )
-        if (before or {}).get("tools") or (after or {}).get("tools"):
-            table.add_row("  tool use", "eval", "", "tool calls, no error", _tool_use(before),
-                          _tool_use(after), _delta(*(_share(r) for r in (before, after))), "", "", "")
+        tools_before, tools_after = _tool_use(before), _tool_use(after)
+        if tools_before or tools_after:
+            table.add_row("  tool use", "eval", "", "tool calls, no error", _eval_cell(tools_before),
+                          _eval_cell(tools_after), _delta(tools_before, tools_after), "", "", "")
         retention = s.get("retention")
         if retention:
             kept_before, kept_after = retention.get("before"), retention.get("after")

@@ -259,11 +259,8 @@ class JsonService:
                     self._send(404, {"error": f"no route GET {self.path}; try /health or /metrics"})
 
             def do_POST(self) -> None:
-                self.busy = True
-                try:
-                    self._post()
-                finally:
-                    self.busy = False
+                self.busy = True  # cleared in handle_one_request, under the lock, once the answer is out
+                self._post()
 
             def _post(self) -> None:
                 route = service.routes.get(self.path)

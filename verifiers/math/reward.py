@@ -49,8 +49,7 @@ def math_accuracy_reward(
         raise VerifierError(
             f"math_accuracy: got {len(completions)} completions but {len(answer)} gold answers; pass one gold per completion"
         )
-    # Rows without a gold answer belong to another task of a mixed dataset (e.g. code rows in stage one):
-    # masked and counted as ``no_gold``, not judged (an empty gold is not mistaken for unparseable data).
+    # A gold of None marks another task's row (e.g. code rows in stage one): masked without judging.
     judged = [i for i, gold in enumerate(answer) if gold is not None]
     verdicts = verify_batch([(completions[i], answer[i]) for i in judged], timeout=timeout, policy=policy)
     scores: list[float | None] = [None] * len(completions)
