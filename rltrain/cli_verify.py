@@ -10,13 +10,14 @@ One case prints its verdict as one JSON object and exits 0 when the answer is eq
 not. A file has one ``{"gold": ..., "completion": ...}`` object per line; one JSON verdict per line is
 written to stdout in input order. When lines also carry ``"expected": true/false``, the accuracy and
 every disagreement are reported on stderr, and the exit status is 1 if there is any disagreement.
-Malformed input exits 2, naming the line.
+Malformed input exits 2, naming the line. Lone surrogates in the input print as JSON escapes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -51,6 +52,20 @@ def add_verify_math(verify_sub: Any) -> None:
                    help="bare lists such as '2, 3' compare as sets (unordered, default) or in order")
     p.add_argument("--require-boxed", action="store_true", help="only a \\boxed{} answer counts")
     p.set_defaults(func=cmd_verify_math)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(value: Any) -> str:
+    """``value`` as one line of JSON that any UTF-8 stream can print.
+
+    Input read from JSON may hold lone surrogates (``"\\ud800"`` is valid JSON, but no UTF-8 text can
+    carry the character). They can only stand inside JSON strings, so each is written back as its
+    ``\\uXXXX`` escape: the line reads back to the same text, and everything else stays readable UTF-8.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
@@ -96,7 +111,7 @@ def cmd_verify_math(args: argparse.Namespace) -> int:
     except VerifierError as exc:
         raise RecipeError(str(exc)) from None
     for verdict in verdicts:
-        print(json.dumps(verdict.as_dict(), ensure_ascii=False))
+        print(json_line(verdict.as_dict()))
     if args.file is None:
         return 0 if verdicts[0].correct else 1
 

@@ -117,7 +117,7 @@ class DataConfig(_Strict):
 
 class RewardConfig(_Strict):
     name: str = Field(description="A reward registered in verifiers (see `rltrain rewards`).")
-    weight: float = Field(1.0, description="Weight in the summed reward (TRL reward_weights).")
+    weight: float = Field(1.0, allow_inf_nan=False, description="Weight in the summed reward (TRL reward_weights).")
     params: dict[str, Any] = Field(default_factory=dict, description="Keyword parameters of the reward.")
     timeout: float = Field(
         120.0, gt=0, description="Deadline in seconds for one batch call; past it the batch is masked (None)."
@@ -130,7 +130,7 @@ class RewardConfig(_Strict):
             "reward model's score). Logged as rewards/<name>/gated."
         ),
     )
-    gate_threshold: float = Field(1.0, description="A gate passes when its reward is at least this.")
+    gate_threshold: float = Field(1.0, allow_inf_nan=False, description="A gate passes when its reward is at least this.")
 
 
 class DistributedConfig(_Strict):
@@ -490,34 +490,129 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def recipe_from_dict(raw: dict[str, Any], *, source: str = "<recipe>", base_dir: Path = Path(".")) -> Recipe:
+def recipe_from_dict(
+    raw: dict[str, Any], *, source: str = "<recipe>", base_dir: Path = Path("."), num_machines: int | None = None
+) -> Recipe:
+    """Validate a recipe given as plain data; raises RecipeError naming the field at fault.
+
+    ``num_machines`` is the node count of the run about to train (``rltrain train --num-machines``):
+    TRL's generation-batch rule counts every node's processes, so it is checked only when the count
+    is known (``None``: the recipe is read for something else, e.g. evaluation or a SLURM plan).
+    """
     try:
         recipe = Recipe.model_validate({**raw, "base_dir": base_dir})
     except ValidationError as exc:
         raise RecipeError(format_validation_error(source, exc)) from None
+    _check_trl_numbers(recipe, source, num_machines)
+    _check_output_dir(recipe, source)
     _check_inputs_exist(recipe, source)
     return recipe
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read, override and validate a recipe; raises RecipeError naming the field at fault."""
+def load_recipe(path: str | Path, overrides: list[str] | None = None, *, num_machines: int | None = None) -> Recipe:
+    """Read, override and validate a recipe; raises RecipeError naming the field at fault (see
+    :func:`recipe_from_dict` for ``num_machines``)."""
     path = Path(path)
     raw = apply_overrides(read_yaml(path), parse_overrides(overrides or []))
-    return recipe_from_dict(raw, source=str(path), base_dir=path.resolve().parent)
+    return recipe_from_dict(raw, source=str(path), base_dir=path.resolve().parent, num_machines=num_machines)
 
 
-def _check_inputs_exist(recipe: Recipe, source: str) -> None:
-    """Catch missing local files now rather than after minutes of start-up."""
+def _check_trl_numbers(recipe: Recipe, source: str, num_machines: int | None) -> None:
+    """The stage's TRL options within their ranges, and (GRPO, node count known) whole prompt groups in a
+    generation batch; see :mod:`rltrain.trl_rules`."""
+    from rltrain.trl_rules import generation_batch_problem, option_problems
+
+    mapping = _STAGE_OPTIONS[recipe.stage]
+    problems = option_problems(recipe.trl_options(), mapping)
+    if not problems and recipe.stage == "grpo" and num_machines is not None:
+        batch = generation_batch_problem(recipe.trl_options(), recipe.distributed.num_processes * num_machines)
+        problems += [batch] if batch else []
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise RecipeError("\n".join([f"{source}: invalid recipe ({count})", *(f"  - {p}" for p in problems)]))
+
+
+_KERNEL_FILESYSTEMS = (Path("/proc"), Path("/sys"))
+"""Where nothing can be written however the permissions look (root included)."""
+
+
+def _check_output_dir(recipe: Recipe, source: str) -> None:
+    """``output_dir`` can be created (or is a directory) on ordinary storage: found now rather than when
+    the first checkpoint or summary is written."""
+    path = Path(recipe.output_dir).expanduser().resolve()
+    for kernel in _KERNEL_FILESYSTEMS:
+        if path == kernel or kernel in path.parents:
+            raise RecipeError(
+                f"{source}: output_dir: {path} is under {kernel}, a kernel filesystem; use a directory on disk"
+            )
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        below = "" if existing == path else f", so {path} cannot be created"
+        raise RecipeError(f"{source}: output_dir: {existing} is a file, not a directory{below}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RecipeError(f"{source}: output_dir: {existing} is not writable")
+
+
+_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+"""Local data files rltrain reads (with the datasets builder of the same format)."""
+_OTHER_FILE_SUFFIXES = (
+    ".txt", ".tsv", ".ndjson", ".arrow", ".gz", ".zip", ".xz", ".bz2", ".zst", ".yaml", ".yml", ".xlsx",
+)
+"""File types that are not hub dataset names either: a source ending in one is a (missing or unreadable) file."""
+
+
+def looks_like_local_path(source: str) -> bool:
+    """Whether ``data.source`` names a local file or directory rather than a hub dataset.
+
+    Hub ids are ``name`` or ``owner/name`` (names may hold dots: ``AI-MO/NuminaMath-1.5``); a path is
+    explicit (``/``, ``./``, ``../``, ``~``), deeper than ``owner/name``, or ends in a file type, a
+    readable one or close to one (``data.jsonll``), so a typo is reported as a missing file instead of
+    being looked up on the hub.
+    """
+    if source.startswith("synthetic:"):
+        return False
+    if source.startswith(("/", "./", "../", "~")) or source in (".", "..") or source.count("/") >= 2:
+        return True
+    suffix = Path(source).suffix.lower()
+    known = [*_FILE_SUFFIXES, *_OTHER_FILE_SUFFIXES]
+    if suffix in known:
+        return True
+    return bool(re.fullmatch(r"\.[a-z]+", suffix) and difflib.get_close_matches(suffix, known, cutoff=0.75))
+
+
+def _check_data_source(recipe: Recipe, source: str) -> None:
+    """A local data source exists and is of a type rltrain reads; a synthetic task is known."""
     src = recipe.data.source
-    if not src.startswith("synthetic:") and Path(src).suffix in {".jsonl", ".json", ".parquet", ".csv"}:
-        if not recipe.resolve_input(src).is_file():
-            raise RecipeError(f"{source}: data.source: file not found: {recipe.resolve_input(src)}")
     if src.startswith("synthetic:"):
         from rltrain.synthetic import TASKS
 
         task = src.removeprefix("synthetic:")
         if task not in TASKS:
             raise RecipeError(f"{source}: data.source: unknown synthetic task {task!r}; known: {sorted(TASKS)}")
+        return
+    path = recipe.resolve_input(src)
+    if not looks_like_local_path(src) and not path.exists():
+        return  # a hub dataset
+    if not path.exists():
+        try:
+            siblings = [p.name for p in path.parent.iterdir()]
+        except OSError:  # no such directory either, or not readable
+            siblings = []
+        close = difflib.get_close_matches(path.name, siblings, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise RecipeError(f"{source}: data.source: file not found: {path}{hint}")
+    if path.suffix.lower() in _FILE_SUFFIXES and not path.is_file():
+        raise RecipeError(f"{source}: data.source: {path} is a directory, not a {path.suffix} file")
+    if path.is_file() and path.suffix.lower() not in _FILE_SUFFIXES:
+        raise RecipeError(
+            f"{source}: data.source: {path}: cannot read files of type {path.suffix or '(none)'!r}; "
+            f"use {', '.join(_FILE_SUFFIXES)}"
+        )
+
+
+def _check_inputs_exist(recipe: Recipe, source: str) -> None:
+    """Catch missing local files now rather than after minutes of start-up."""
+    _check_data_source(recipe, source)
     name = recipe.model.name_or_path
     looks_local = name.startswith((".", "/", "~")) or (recipe.base_dir / name).exists()
     if name != "tiny" and looks_local and not recipe.resolve_input(name).exists():

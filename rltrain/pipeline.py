@@ -63,10 +63,12 @@ class Pipeline(BaseModel):
 
 
 def load_pipeline(
-    path: str | Path, overrides: list[str] | None = None, stage_overrides_all: list[str] | None = None
+    path: str | Path, overrides: list[str] | None = None, stage_overrides_all: list[str] | None = None,
+    *, num_machines: int | None = None,
 ) -> tuple[Pipeline, list[Recipe]]:
     """Validate the pipeline and every stage recipe up front; a bad stage fails before stage one runs.
-    ``stage_overrides_all`` apply to every stage's recipe, after the pipeline's own ``set`` entries."""
+    ``stage_overrides_all`` apply to every stage's recipe, after the pipeline's own ``set`` entries;
+    ``num_machines``: the node count, when training (see :func:`rltrain.config.recipe_from_dict`)."""
     path = Path(path)
     raw = apply_overrides(read_yaml(path), parse_overrides(overrides or []))
     try:
@@ -87,17 +89,19 @@ def load_pipeline(
             stage_overrides.append(f"model.name_or_path={json.dumps(str(previous))}")
         stage_raw = apply_overrides(stage_raw, parse_overrides([*stage_overrides, *(stage_overrides_all or [])]))
         source = f"{recipe_path} (stage {stage.name})"
-        recipes.append(_validate_stage(stage_raw, source, recipe_path.parent, i > 0 and stage.from_previous))
+        recipes.append(_validate_stage(stage_raw, source, recipe_path.parent, i > 0 and stage.from_previous, num_machines))
     return pipeline, recipes
 
 
-def _validate_stage(raw: dict[str, Any], source: str, base_dir: Path, from_previous: bool) -> Recipe:
+def _validate_stage(
+    raw: dict[str, Any], source: str, base_dir: Path, from_previous: bool, num_machines: int | None = None
+) -> Recipe:
     if not from_previous:
-        return recipe_from_dict(raw, source=source, base_dir=base_dir)
+        return recipe_from_dict(raw, source=source, base_dir=base_dir, num_machines=num_machines)
     # The previous stage's weights do not exist yet: validate with a placeholder, then restore.
     model_path = raw["model"]["name_or_path"]
     raw["model"]["name_or_path"] = "tiny"
-    recipe = recipe_from_dict(raw, source=source, base_dir=base_dir)
+    recipe = recipe_from_dict(raw, source=source, base_dir=base_dir, num_machines=num_machines)
     recipe.model.name_or_path = model_path
     return recipe
 
@@ -134,7 +138,7 @@ def run_pipeline(
     from rltrain.report import print_table
     from rltrain.stage import run_stage
 
-    pipeline, recipes = load_pipeline(path, overrides, stage_overrides_all)
+    pipeline, recipes = load_pipeline(path, overrides, stage_overrides_all, num_machines=placement.num_machines)
     names = [s.name for s in pipeline.stages]
     if only is not None and only not in names:
         raise RecipeError(f"--only {only!r}: {path} has stages {names}")

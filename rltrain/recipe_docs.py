@@ -61,8 +61,55 @@ def _section(title: str, model: type[BaseModel]) -> list[str]:
     return lines
 
 
+VALIDATION = """## Validation
+
+`rltrain train` and `rltrain pipeline` check a recipe before any model loads. A problem ends the command
+with exit status 2 and a short message naming the field (`grpo.learning_rate`; list items by index, as
+with `--set`: `rewards.1.weight`) or, for data, the file and line. What is checked:
+
+- **Schema**: unknown or missing fields, wrong types, the ranges in the tables above; `rewards[].weight`
+  and `gate_threshold` must be finite numbers.
+- **TRL options** of the stage (`grpo`, `sft` or `rm`, with rltrain's defaults): an option of TRL's class,
+  of its type, within the range below (`rltrain.trl_rules.BOUNDS`); NaN is refused for every option.
+- **Generation batch** (GRPO, TRL's rule): the generation batch is `per_device_train_batch_size` x
+  processes x `steps_per_generation` (default: `gradient_accumulation_steps`), with processes =
+  `distributed.num_processes` x `--num-machines`; or `generation_batch_size`, a multiple of
+  `per_device_train_batch_size` x processes (not together with `steps_per_generation`). It must be a
+  multiple of `num_generations`, so every prompt's group of completions is whole; the message names the
+  value to set. Checked by `train` and `pipeline`, which know the node count (not by `eval`,
+  `rollout` or `slurm-plan`).
+- **`output_dir`**: a directory, or one that can be created: not a file, not below a file, not under
+  `/proc` or `/sys`, writable.
+- **`data.source`**: a `synthetic:<task>` must be known. A source that looks like a path (starts with
+  `/`, `./`, `../` or `~`, has more than one `/`, or ends in a file type, also a misspelt one such as
+  `.jsonll`) must exist and be `.jsonl`, `.json`, `.parquet` or `.csv`; anything else is a hub dataset.
+- **Data**, when the stage reads it, before any tokenizer or model (a multi-process stage reads it
+  before launching its ranks): a file or split with no rows; the first line of a file that is not UTF-8
+  or, in JSON lines, not one JSON object (`train.jsonl:7: not valid JSON: Expecting ',' delimiter
+  (column 31)`); a file `datasets` cannot read (its reason); missing columns; `data.eval_size` leaving
+  no training rows.
+- **Inputs**: a local `model.name_or_path` must exist; rewards must be registered and their `params`
+  accepted; tools must import; `eval.retention.recipe` must exist.
+
+| option | allowed |
+|---|---|
+"""
+
+
+def _bounds_rows() -> list[str]:
+    from rltrain.trl_rules import BOUNDS
+
+    rows = []
+    for name, bound in BOUNDS.items():
+        low = f"> {bound.minimum:g}" if bound.exclusive else f">= {bound.minimum:g}"
+        allowed = low + (f", <= {bound.maximum:g}" if bound.maximum is not None else "")
+        allowed += "" if bound.finite else ", or inf"
+        rows.append(f"| `{name}` | {allowed}{f' ({bound.why})' if bound.why else ''} |")
+    return rows
+
+
 def render() -> str:
-    return HEADER + "\n" + "\n".join(_section("recipe", Recipe))
+    return HEADER + "\n" + "\n".join(_section("recipe", Recipe)) + "\n" + VALIDATION + "\n".join(_bounds_rows()) + "\n"
 
 
 if __name__ == "__main__":

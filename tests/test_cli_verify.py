@@ -96,3 +96,24 @@ def test_stdin_through_the_installed_command(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert [v["correct"] for v in _lines(done.stdout)] == [True, False]
+
+
+def test_lone_surrogates_in_the_file_are_printed_escaped(tmp_path) -> None:
+    """JSON input may spell lone surrogates (\\ud800), which UTF-8 cannot encode; the verdicts still print,
+    as JSON whose escapes read back to the same text."""
+    lines = [
+        '{"gold": "1", "completion": "\\ud800 so \\\\boxed{1}"}',
+        '{"gold": "\\udc80", "completion": "\\\\boxed{\\ud800} caf\\u00e9", "expected": true}',
+    ]
+    path = tmp_path / "surrogates.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "rltrain", "verify", "math", "--file", str(path), "--workers", "1"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False,
+    )
+    assert done.returncode == 1, done.stderr  # the labelled line disagrees
+    assert "Traceback" not in done.stderr
+    verdicts = _lines(done.stdout)
+    assert verdicts[0]["reason"] == "equivalent"
+    assert verdicts[1]["correct"] is False and verdicts[1]["extracted"] == "\ud800"
+    assert "disagreement on line 2" in done.stderr

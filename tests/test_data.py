@@ -57,3 +57,8 @@ def test_synthetic_arithmetic_is_distinct_and_correct():
         a, b = row["problem"].removeprefix("What is ").removesuffix("?").split("+")
         assert int(row["answer"]) == int(a) + int(b)
         assert row["solution"].endswith(f"</think>\n\\boxed{{{row['answer']}}}")
+
+
+def test_file_type_is_read_whatever_its_case(tmp_path):
+    (tmp_path / "D.JSONL").write_text("".join(json.dumps({"problem": f"q{i}", "answer": str(i)}) + "\n" for i in range(3)))
+    assert len(load_splits(recipe(tmp_path, source="D.JSONL")).train) == 3
