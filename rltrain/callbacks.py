@@ -13,7 +13,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from rltrain.checkpoints import mark_complete
+from rltrain.checkpoints import mark_complete, remove_marker, rotate_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -135,12 +135,37 @@ class GracefulStop(TrainerCallback):
 
 
 class CheckpointMarker(TrainerCallback):
-    """After every rank has written its part of a checkpoint, mark it complete (main process).
+    """After every rank has written its part of a checkpoint, mark it complete, then rotate.
 
-    Resume only ever picks a marked checkpoint, so a job killed mid-save restarts from the previous one.
+    Resume only ever picks a marked checkpoint whose files still match the marker, so a job killed
+    mid-save restarts from the previous one. The marker and the deletions are written by the processes
+    the Trainer lets save (``args.should_save``: the world's first rank, or each node's with
+    ``save_on_each_node``), after a barrier; the Trainer itself is given no ``save_total_limit`` (see
+    :func:`rltrain.trainer.trl_config`), so nothing older is deleted before the new checkpoint is marked.
+    Under ZeRO-3 the barrier also waits for every rank's ``global_step*/`` shards.
     """
 
-    def on_save(self, args, state, control, **kwargs):
+    def __init__(self, save_total_limit: int | None = None) -> None:
+        self.save_total_limit = save_total_limit
+        # The checkpoint being written, from the step end that asks for it until its marker: what a
+        # failed write names (rltrain.checkpoints.write_errors).
+        self.saving: Path | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not control.should_save:
+            return
+        self.saving = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        # A marker left from an earlier attempt must not vouch for files about to be rewritten.
+        if args.should_save and remove_marker(self.saving):
+            logger.info("%s is written again: its old marker is withdrawn first", self.saving)
         _barrier()
-        if _is_main(state):
-            mark_complete(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step)
+
+    def on_save(self, args, state, control, **kwargs):
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        self.saving = checkpoint
+        _barrier()
+        if args.should_save:
+            mark_complete(checkpoint, state.global_step)
+            best = [state.best_model_checkpoint] if getattr(state, "best_model_checkpoint", None) else []
+            rotate_checkpoints(Path(args.output_dir), self.save_total_limit, checkpoint, protected=best)
+        self.saving = None

@@ -45,7 +45,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rltrain.distributed import is_launched
     from rltrain.stage import WORKER_ENV, exit_status, run_stage
 
-    recipe = load_recipe(args.recipe, [*args.set, *placement_overrides(args)])
+    placement = placement_from_args(args)
+    # Ranks started by the launcher read the resolved recipe without placement flags: the node count is
+    # unknown there, and the parent has checked what depends on it.
+    machines = None if is_launched() else placement.num_machines
+    recipe = load_recipe(args.recipe, [*args.set, *placement_overrides(args)], num_machines=machines)
     if is_launched():
         from rltrain.trainer import EXIT_INTERRUPTED, train_process
 
@@ -53,7 +57,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Ranks started by our own launcher exit 0 on a clean stop; the parent reports it.
         interrupted = result.interrupted and os.environ.get(WORKER_ENV) != "1"
         return EXIT_INTERRUPTED if interrupted else 0
-    placement = placement_from_args(args)
     summary = run_stage(recipe, args.resume, placement)
     if not placement.is_head:
         return 0  # a stop is reported by the head (75); a non-zero status here would end the step early
@@ -193,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         console = _console()
         console.print("[bold red]error:[/] ", end="")
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        code = EXIT_RECIPE
+        code = exc.exit_status  # 2 (EXIT_RECIPE), or 1 for a run that failed (RunFailed: a full disk…)
     finally:
         if getattr(args, "status_file", None):  # srun reports one status for all nodes; this is this node's
             Path(args.status_file).write_text(f"{code}\n")

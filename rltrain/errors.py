@@ -10,3 +10,13 @@ class RecipeError(Exception):
     and what is expected, so that the CLI can print it as a one-screen error and exit non-zero before
     any model is loaded.
     """
+
+    exit_status: int = 2
+    """The CLI's exit status for this error: 2, an invalid recipe."""
+
+
+class RunFailed(RecipeError):
+    """A run failed for a reason already reported (by a rank, or a write that failed): the CLI prints the
+    message without a traceback and exits 1, since the recipe itself is not at fault."""
+
+    exit_status = 1

@@ -24,6 +24,7 @@ import yaml
 
 from rltrain.config import Recipe
 from rltrain.distributed import SINGLE_NODE, NodePlacement
+from rltrain.errors import RunFailed
 from rltrain.trainer import EXIT_INTERRUPTED, TrainResult, read_train_result, train_result_path
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def launch_training(
             signal.signal(sig, handler)
     result = read_train_result(result_file)
     if result is None:
-        raise RuntimeError(f"training ranks exited with status {code} without a result; see the log above")
+        raise RunFailed(f"training ranks exited with status {code} without a result; the rank's error is above")
     return result
 
 
@@ -181,8 +182,13 @@ def train_stage(recipe: Recipe, resume: str | bool | None, placement: NodePlacem
     if done is not None:
         logger.info("training finished earlier (%d steps, %s); not training again", done.global_step, done.final_dir)
         return done
+    launched = needs_launcher(recipe.distributed.mode, recipe.distributed.num_processes, placement)
+    if launched:  # data errors here, as one recipe error, not once per rank behind the launcher
+        from rltrain.data import load_splits
+
+        load_splits(recipe)
     recipe_file = save_resolved(recipe, placement)
-    if needs_launcher(recipe.distributed.mode, recipe.distributed.num_processes, placement):
+    if launched:
         return launch_training(recipe, recipe_file, resume, placement)
     return train_process(recipe, resume)
 

@@ -10,10 +10,13 @@ weights written in Hugging Face format, and a clean distributed teardown.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,9 @@ def trl_config(recipe: Recipe):
         report_to=recipe.logging.report_to or "none",
         disable_tqdm=not recipe.logging.progress,
         save_strategy="steps",
+        # rltrain rotates itself, after the completion marker (rltrain.callbacks.CheckpointMarker): the
+        # Trainer would delete the older checkpoints before the new one is marked complete.
+        save_total_limit=None,
     )
     if recipe.model.name_or_path != "tiny":
         from rltrain.models import rope_parameters, torch_dtype
@@ -102,6 +108,28 @@ def _model_argument(recipe: Recipe, tokenizer):
     return load_model(recipe, tokenizer) if recipe.model.name_or_path == "tiny" else model_source(recipe)
 
 
+@contextlib.contextmanager
+def reference_source(model, args) -> Iterator[None]:
+    """While TRL's trainer is built, let it load the KL reference model of a policy built in memory.
+
+    With ``beta`` other than 0, TRL loads the reference with ``from_pretrained`` from the policy's
+    ``config._name_or_path``: the path the policy was loaded from, but nothing for the built-in tiny
+    model. Such a policy is written to a temporary directory that stands as its path meanwhile, so the
+    reference starts from the very weights the policy starts from (each rank writes its own).
+    """
+    if isinstance(model, str) or not getattr(args, "beta", 0.0):
+        yield
+        return
+    previous = model.config._name_or_path
+    with tempfile.TemporaryDirectory(prefix="rltrain-reference-") as tmp:
+        model.save_pretrained(tmp)
+        model.config._name_or_path = tmp
+        try:
+            yield
+        finally:
+            model.config._name_or_path = previous
+
+
 def build_trainer(recipe: Recipe, callbacks: list):
     """Construct the TRL trainer for a recipe (model, data, rewards, callbacks)."""
     from transformers import set_seed
@@ -114,27 +142,30 @@ def build_trainer(recipe: Recipe, callbacks: list):
 
     args = trl_config(recipe)  # before loading the model: DeepSpeed ZeRO-3 init reads it
     set_seed(recipe.seed)
-    tokenizer = load_tokenizer(recipe)
     toolset = build_toolset(recipe.tools)
+    # The data first: its errors (an empty file, a bad JSON line) are the recipe's, reported before a
+    # tokenizer or model is fetched.
+    splits = load_splits(recipe, tool_schemas=[f.schema for f in toolset.functions] if recipe.stage == "sft" else None)
+    tokenizer = load_tokenizer(recipe)
     if toolset:
         from rltrain.tools.parsing import ensure_tool_parser
 
         ensure_tool_parser(tokenizer)
-    splits = load_splits(recipe, tool_schemas=[f.schema for f in toolset.functions] if recipe.stage == "sft" else None)
     model = _model_argument(recipe, tokenizer)
     if recipe.stage == "grpo":
         from rltrain.grpo import build_grpo_trainer
 
-        return build_grpo_trainer(
-            recipe.rollout,
-            toolset=toolset,
-            model=model,
-            reward_funcs=build_rewards(recipe),
-            args=args,
-            train_dataset=splits.train,
-            processing_class=tokenizer,
-            callbacks=callbacks,
-        )
+        with reference_source(model, args):
+            return build_grpo_trainer(
+                recipe.rollout,
+                toolset=toolset,
+                model=model,
+                reward_funcs=build_rewards(recipe),
+                args=args,
+                train_dataset=splits.train,
+                processing_class=tokenizer,
+                callbacks=callbacks,
+            )
     if recipe.stage == "reward":
         from trl import RewardTrainer
 
@@ -147,27 +178,30 @@ def build_trainer(recipe: Recipe, callbacks: list):
 def train_process(recipe: Recipe, resume: str | bool | None = None) -> TrainResult:
     """Train in this process (one rank); returns what happened. Tears distributed state down."""
     from rltrain.callbacks import CheckpointMarker, GracefulStop, MetricsLogger
-    from rltrain.checkpoints import resolve_resume
+    from rltrain.checkpoints import resolve_resume, write_errors
 
     apply_cpu_deepspeed_shim()
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = resolve_resume(out, resume)
     metrics, stop = MetricsLogger(out / "metrics.jsonl"), GracefulStop()
+    marker = CheckpointMarker(save_total_limit=recipe.trl_options().get("save_total_limit"))
     try:
-        trainer = build_trainer(recipe, [metrics, stop, CheckpointMarker()])
+        trainer = build_trainer(recipe, [metrics, stop, marker])
         if checkpoint:
             logger.info("resuming from %s", checkpoint)
         started = time.monotonic()
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with write_errors(lambda: marker.saving or out):  # a full disk: one message naming the checkpoint
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         seconds = time.monotonic() - started
         interrupted = stop.stopped_at is not None
         final = None
         if not interrupted:
             final = out / FINAL_DIR
-            trainer.save_model(str(final))  # consolidated HF weights, also under ZeRO-3
-            if trainer.is_world_process_zero():
-                trainer.processing_class.save_pretrained(str(final))
+            with write_errors(lambda: final):
+                trainer.save_model(str(final))  # consolidated HF weights, also under ZeRO-3
+                if trainer.is_world_process_zero():
+                    trainer.processing_class.save_pretrained(str(final))
         rewards = getattr(trainer, "reward_funcs", [])
         result = TrainResult(
             output_dir=str(out),

@@ -57,7 +57,8 @@ def test_zero3_two_processes_save_and_resume(tmp_path):
     assert "terminate called" not in first.stderr
     shards = list((out / "checkpoint-2").glob("global_step*/*optim_states.pt"))
     assert len(shards) == 2, "one ZeRO-3 optimizer shard per rank"
-    assert (out / "checkpoint-2" / "rltrain_complete.json").is_file()
+    marker = json.loads((out / "checkpoint-2" / "rltrain_complete.json").read_text())
+    assert sum(name.endswith("optim_states.pt") for name in marker["files"]) == 2  # listed after every rank saved
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["distributed"]["num_processes"] == 2
     logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -77,6 +78,8 @@ def test_zero3_two_processes_save_and_resume(tmp_path):
     assert summary["steps"] == 5
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
+    # save_total_limit 2 (the GRPO default), applied by rltrain after each marker
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-5"]
 
 
 # A stop signal reaching every rank of a 2-process ZeRO-3 run and leaving a complete sharded checkpoint

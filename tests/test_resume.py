@@ -5,6 +5,7 @@ These train a very small model for a few GRPO steps on CPU (tens of seconds each
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,3 +113,87 @@ def test_sigterm_to_the_cli_saves_a_loadable_checkpoint_and_resume_continues(tmp
     assert summary["completed"] and summary["steps"] == stopped + 2
     assert summary["resumed_from"].endswith(f"checkpoint-{stopped}")
     assert (out / "final" / "model.safetensors").is_file()
+
+
+# --- Checkpoints that survive a kill, a corrupt file and a full disk (SFT: a few seconds per run) ---
+
+def sft_recipe(out: Path, max_steps: int, save_steps: int, **sft) -> dict:
+    """A tiny SFT run; SFT's default ``save_total_limit`` is 1, the setting where rotation can lose
+    everything."""
+    return {
+        "name": "checkpoint-test",
+        "stage": "sft",
+        "model": {"name_or_path": "tiny", "tiny": TINY},
+        "data": {"source": "synthetic:arithmetic", "synthetic": {"size": 64, "max_a": 19, "max_b": 9},
+                 "completion_column": "solution", "instruction": "Box it.", "eval_size": 0},
+        "sft": {"max_steps": max_steps, "save_steps": save_steps, "per_device_train_batch_size": 4,
+                "max_length": 128, "logging_steps": 1, **sft},
+        "logging": {"progress": False},
+        "output_dir": str(out),
+        "seed": 0,
+    }
+
+
+def checkpoint_names(out: Path) -> list[str]:
+    return sorted((p.name for p in out.glob("checkpoint-*")), key=lambda name: int(name.split("-")[1]))
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tmp_path_factory) -> Path:
+    """An output directory holding complete checkpoint-2 and checkpoint-4 (``save_total_limit: 2``)."""
+    out = tmp_path_factory.mktemp("two") / "run"
+    train_process(recipe_from_dict(sft_recipe(out, 4, 2, save_total_limit=2)))
+    assert checkpoint_names(out) == ["checkpoint-2", "checkpoint-4"]
+    return out
+
+
+def test_a_kill_after_the_trainer_saved_but_before_the_marker_keeps_the_previous_checkpoint(tmp_path):
+    from rltrain.checkpoints import is_complete
+
+    out = tmp_path / "run"
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(sft_recipe(out, 6, 2)))  # save_total_limit 1 (the SFT default)
+    killer = Path(__file__).parent / "kill_after_save.py"
+    killed = subprocess.run([sys.executable, str(killer), "4", "train", str(path)],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr[-3000:]
+    assert is_complete(out / "checkpoint-2"), checkpoint_names(out)  # not rotated away before 4 was marked
+
+    done = subprocess.run([sys.executable, "-m", "rltrain", "train", str(path), "--resume"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoint-2") and summary["steps"] == 6
+    assert checkpoint_names(out) == ["checkpoint-6"]  # the limit still holds, the half-written 4 is gone
+
+
+def test_a_truncated_file_in_the_newest_checkpoint_resumes_from_the_previous_one(two_checkpoints, tmp_path, caplog):
+    out = tmp_path / "run"
+    shutil.copytree(two_checkpoints, out)
+    weights = out / "checkpoint-4" / "model.safetensors"
+    with weights.open("r+b") as f:
+        f.truncate(weights.stat().st_size // 2)
+
+    with caplog.at_level("WARNING", logger="rltrain"):
+        result = train_process(recipe_from_dict(sft_recipe(out, 6, 2, save_total_limit=2)), resume=True)
+    assert result.resumed_from.endswith("checkpoint-2") and result.global_step == 6
+    warning = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "checkpoint-4" in warning and "model.safetensors" in warning and "checkpoint-2" in warning
+
+
+def test_a_full_disk_while_saving_is_one_clear_error_with_exit_status_1(tmp_path, monkeypatch, capsys):
+    from rltrain.cli import main
+
+    def disk_full(*args, **kwargs):  # what torch's C++ writer raises when a write fails
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    out = tmp_path / "run"
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(sft_recipe(out, 2, 2)))
+    monkeypatch.setattr(torch, "save", disk_full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    assert main(["train", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "checkpoint-2" in err and "bytes free" in err
+    assert "Traceback" not in err
