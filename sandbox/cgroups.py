@@ -20,11 +20,13 @@ Unified (v2-only) hierarchies are not driven yet; they are reported as unavailab
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,11 @@ OPTIONAL_CONTROLLERS = ("cpuacct",)
 GROUP_NAME = "rltrain-sandbox"
 #: Tasks of the slot that are not the run: the launching thread and the stdin-writer thread it starts.
 _OWN_TASKS = 2
+#: Longest wait for a previous run's processes to leave a slot before the next run starts anyway.
+STRAY_WAIT_S = 0.5
+#: Tasks of finished runs a slot may still be charged for (see :meth:`Slot.start_run`) before its thread
+#: moves to a fresh slot; also the most a run's task cap can exceed ``tasks`` by.
+LINGER_LIMIT = 64
 
 
 def _own_path(controller: str) -> str | None:
@@ -67,16 +74,37 @@ class RunUsage:
 
 
 class Slot:
-    """One thread's cgroups; :meth:`start_run` / :meth:`finish_run` bracket each program it launches."""
+    """One thread's cgroups; :meth:`start_run` / :meth:`finish_run` bracket each program it launches.
 
-    def __init__(self, dirs: dict[str, Path], tid: int) -> None:
-        self.dirs = dirs
+    ``make_dirs(generation)`` creates the slot's directories and moves the thread into them; a new
+    generation replaces a slot still charged for too many dead tasks (see :meth:`start_run`).
+    """
+
+    def __init__(self, make_dirs: Callable[[int], dict[str, Path]], tid: int) -> None:
+        self._make_dirs = make_dirs
+        self._generation = 0
+        self.dirs = make_dirs(0)
         self.tid = tid
+        #: Directories of earlier generations not removed yet (removed by :meth:`SlotPool.close` at the latest).
+        self.retired: list[Path] = []
         self._events_before = 0
         self._cpu_before = 0.0
 
     def start_run(self, *, memory_bytes: int, tasks: int) -> None:
+        """Empty the slot, set the run's limits, reset its counters.
+
+        The task cap is ``tasks`` plus the launcher's own threads plus the *lingering* tasks: tasks of
+        finished runs that were reaped but stay charged to the pids cgroup until the kernel releases
+        them in a batched RCU callback (measured here: about one per run, for a second or more). Without
+        them in the cap, a thread launching runs quickly failed them at bubblewrap's first fork. Past
+        :data:`LINGER_LIMIT` lingering tasks the thread moves to a fresh slot (one cgroup migration, about
+        20 ms), so a run's cap never exceeds ``tasks`` by more than that.
+        """
         self.kill_strays()  # normally nothing: the previous run's pid namespace took everything down
+        lingering = self.lingering()
+        if lingering > LINGER_LIMIT:
+            self._renew()
+            lingering = self.lingering()
         memory = self.dirs["memory"]
         swap = memory / "memory.memsw.limit_in_bytes"
         # memsw must stay >= the memory limit: raise them in an order that keeps it so.
@@ -87,7 +115,7 @@ class Slot:
             swap.write_text(str(memory_bytes))
         (memory / "memory.max_usage_in_bytes").write_text("0")
         (memory / "memory.failcnt").write_text("0")
-        (self.dirs["pids"] / "pids.max").write_text(str(tasks + _OWN_TASKS))
+        (self.dirs["pids"] / "pids.max").write_text(str(tasks + _OWN_TASKS + min(lingering, LINGER_LIMIT)))
         self._events_before = _read_int(self.dirs["pids"] / "pids.events")
         if "cpuacct" in self.dirs:
             (self.dirs["cpuacct"] / "cpuacct.usage").write_text("0")
@@ -108,6 +136,22 @@ class Slot:
         )
         return usage
 
+    def lingering(self) -> int:
+        """Tasks charged to the slot's pids cgroup that no longer exist (exited and reaped, not released)."""
+        pids = self.dirs["pids"]
+        try:
+            live = len((pids / "tasks").read_text().split())
+        except OSError:
+            return 0
+        return max(0, _read_int(pids / "pids.current") - live)
+
+    def _renew(self) -> None:
+        """Move this thread to a fresh generation of the slot and retire (remove, if it can) the old one."""
+        self.retired += self.dirs.values()
+        self._generation += 1
+        self.dirs = self._make_dirs(self._generation)
+        self.retired = [path for path in self.retired if not _remove_cgroup(path, attempts=1)]
+
     def strays(self) -> list[int]:
         """Processes in the slot other than this one."""
         try:
@@ -117,17 +161,25 @@ class Slot:
         return [p for p in pids if p != os.getpid()]
 
     def kill_strays(self) -> None:
-        """SIGKILL whatever a run left in the slot (a last resort behind the pid namespace)."""
-        for _ in range(50):
-            strays = self.strays()
-            if not strays:
+        """SIGKILL whatever a run left in the slot (a last resort behind the pid namespace), for at most
+        :data:`STRAY_WAIT_S`.
+
+        What is left is usually the previous run's last process, already dead and about to leave the
+        cgroup within a millisecond or two, so the wait starts at half a millisecond and doubles (a
+        fixed 10 ms sleep cost about one run in twenty 10 ms).
+        """
+        deadline = time.monotonic() + STRAY_WAIT_S
+        delay = 0.0005
+        while strays := self.strays():
+            if time.monotonic() >= deadline:
                 return
             for pid in strays:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.01)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
 
 
 class SlotPool:
@@ -146,17 +198,21 @@ class SlotPool:
         slot = self._slots.get(tid)
         if slot is not None:
             return slot
+        slot = Slot(functools.partial(self._make_dirs, tid), tid)
+        with self._lock:
+            self._slots[tid] = slot
+        return slot
+
+    def _make_dirs(self, tid: int, generation: int) -> dict[str, Path]:
+        """Create generation ``generation`` of thread ``tid``'s slot and move the thread into it."""
         dirs: dict[str, Path] = {}
         for controller, parent in self.base.items():
-            path = parent / f"slot-{self._name}-{tid}"
+            path = parent / f"slot-{self._name}-{tid}-{generation}"
             path.mkdir(exist_ok=True)
             dirs[controller] = path
         for path in dirs.values():
             (path / "tasks").write_text(str(tid))
-        slot = Slot(dirs, tid)
-        with self._lock:
-            self._slots[tid] = slot
-        return slot
+        return dirs
 
     def close(self) -> None:
         """Move the threads back where they were and remove the slots."""
@@ -169,14 +225,22 @@ class SlotPool:
                     (self._parents[controller] / "tasks").write_text(str(slot.tid))
                 except OSError:
                     pass  # the thread has exited
-                for _ in range(50):
-                    try:
-                        path.rmdir()
-                        break
-                    except FileNotFoundError:
-                        break
-                    except OSError:
-                        time.sleep(0.01)
+            for path in [*slot.dirs.values(), *slot.retired]:
+                _remove_cgroup(path, attempts=50)
+
+
+def _remove_cgroup(path: Path, *, attempts: int) -> bool:
+    """rmdir a cgroup, retrying while it is busy (10 ms apart); whether it is gone."""
+    for attempt in range(attempts):
+        try:
+            path.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if attempt + 1 < attempts:
+                time.sleep(0.01)
+    return False
 
 
 def run_cgroup_base(root: Path = ROOT) -> dict[str, Path] | None:

@@ -2,12 +2,17 @@
 
 One call is one process tree::
 
-    prlimit (rlimits) → bwrap (namespaces, mounts, seccomp) → program
+    [setpriv (as root: drop to the run uid)] → prlimit (rlimits) → bwrap (namespaces, mounts, seccomp) → program
 
 started from a thread that sits in its own cgroup slot where cgroups are writable (see
 :mod:`sandbox.cgroups`), and :func:`sandbox.process.supervise` streams its output and kills it at the wall-clock limit. The
 program's source is written to a fresh host directory bound read-only at ``/box``; nothing the
-program creates is ever read back by the host except its stdout and stderr.
+program creates is ever read back by the host except its stdout and stderr (and a compiler's artifact).
+
+When the caller is root, everything after ``setpriv`` runs as the unprivileged
+:class:`sandbox.isolation.RunIdentity`, so the directories bubblewrap binds are laid out for that uid:
+``work_dir`` and ``build/`` are searchable but not listable (0711), a box is world-readable and
+read-only (0555: no secret ever enters it), and a compile's ``/out`` belongs to the run uid (0700).
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from typing import Self
 
 from sandbox.cgroups import RunUsage, SlotPool, run_cgroup_base
 from sandbox.errors import SandboxError
-from sandbox.isolation import IsolationReport, bwrap_argv, require
+from sandbox.isolation import (
+    DEFAULT_RUN_AS, IsolationReport, RunIdentity, bwrap_argv, check_reachable, launch_identity, privilege_drop_argv,
+    require,
+)
 from sandbox.languages import Language, get_language
 from sandbox.limits import MIB, Limits
 from sandbox.process import Supervised, supervise
@@ -53,11 +61,19 @@ class Sandbox:
     ``"unsafe-none"`` (no isolation, for trusted code on machines without user namespaces).
     ``cgroups`` uses cgroups when the hierarchy is writable (``"auto"``), never (``"off"``), or
     requires them (``"on"``). ``max_parallel`` bounds the runs in flight at once when cgroups are used.
+    ``run_as`` is the host uid/gid programs run as when this process is root (default nobody, see
+    :class:`sandbox.isolation.RunIdentity`); an unprivileged caller's programs run as the caller.
     """
 
     def __init__(self, *, isolation: str = "bwrap+seccomp", limits: Limits | None = None, cgroups: str = "auto",
-                 work_dir: str | Path | None = None, max_parallel: int = 32) -> None:
-        self.report: IsolationReport = require(isolation)
+                 work_dir: str | Path | None = None, max_parallel: int = 32, run_as: RunIdentity | None = None) -> None:
+        run_as = run_as or DEFAULT_RUN_AS
+        self.report: IsolationReport = require(isolation, run_as)
+        #: Who runs programs on the host when it is not this process's own uid (``None``: the caller).
+        self.run_identity = launch_identity(run_as)
+        self._drop = privilege_drop_argv(self.run_identity)
+        self._owned_dir = work_dir is None
+        self.work_dir = self._prepare_work_dir(work_dir)
         self.isolation = isolation
         self.limits = limits or Limits()
         if cgroups not in ("auto", "on", "off"):
@@ -71,9 +87,6 @@ class Sandbox:
         self._prlimit = shutil.which("prlimit")
         if self._prlimit is None:
             raise SandboxError("prlimit (util-linux) not found: install util-linux")
-        self._owned_dir = work_dir is None
-        self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="rltrain-sandbox-"))
-        self.work_dir.mkdir(parents=True, exist_ok=True)
         self._compile_lock = threading.Lock()
         self._compile_locks: dict[str, threading.Lock] = {}
         self._compiled: dict[str, ExecResult | Path] = {}
@@ -112,9 +125,7 @@ class Sandbox:
         with lock:
             if key in self._compiled:
                 return self._compiled[key]
-            out = self.work_dir / "build" / key
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir(parents=True)
+            out = self._fresh_out_dir(key)
             compile_limits = Limits(
                 wall_s=limits.compile_wall_s, memory_mb=limits.compile_memory_mb, output_bytes=64 * 1024,
                 tmp_mb=256, file_mb=256, open_files=256, tasks=64,
@@ -132,6 +143,34 @@ class Sandbox:
             if built is not None and not (isinstance(built, ExecResult) and built.status is Status.SANDBOX_ERROR):
                 self._compiled[key] = built
             return built
+
+    def _prepare_work_dir(self, work_dir: str | Path | None) -> Path:
+        """The scratch directory (a fresh temporary one by default), reachable by the run uid."""
+        path = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="rltrain-sandbox-"))
+        path.mkdir(parents=True, exist_ok=True)
+        if self.run_identity is None:
+            return path
+        if work_dir is None:
+            os.chmod(path, 0o711)  # mkdtemp's 0700 would stop bubblewrap, running as the run uid, at the door
+        try:
+            check_reachable(path, self.run_identity, what="work_dir")
+        except SandboxError:
+            if work_dir is None:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        return path
+
+    def _fresh_out_dir(self, key: str) -> Path:
+        """An empty ``build/<key>`` the compile step (running as the run uid) may write, and only it."""
+        build = self.work_dir / "build"
+        build.mkdir(exist_ok=True)
+        out = build / key
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(mode=0o700)
+        if self.run_identity is not None:
+            os.chmod(build, 0o711)  # a umask of 077 would otherwise keep the run uid out
+            os.chown(out, self.run_identity.uid, self.run_identity.gid)
+        return out
 
     def close(self) -> None:
         """Remove the build cache and scratch directories this instance created."""
@@ -190,7 +229,7 @@ class Sandbox:
             os.chmod(box, 0o555)
             stack.callback(os.chmod, box, 0o755)
             argv = [
-                self._prlimit, f"--as={limits.memory_mb * MIB}", f"--cpu={limits.cpu_limit_s}:{limits.cpu_limit_s + 1}",
+                *self._drop, self._prlimit, f"--as={limits.memory_mb * MIB}", f"--cpu={limits.cpu_limit_s}:{limits.cpu_limit_s + 1}",
                 f"--fsize={limits.file_mb * MIB}", f"--nofile={limits.open_files}", "--core=0", "--",
             ]
             slot = None

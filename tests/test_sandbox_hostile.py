@@ -283,11 +283,14 @@ def test_writes_outside_tmp_fail_and_host_is_untouched(box):
             open("/dev/shm/big", "wb").write(b"0" * 10**6); print("shm WROTE")
         except OSError:
             print("shm blocked")
-        open("/proc/sys/kernel/hostname", "w").write("pwned")  # the sandbox's own UTS namespace
+        try:  # the sandbox's own UTS namespace, but /proc is read-only in there
+            open("/proc/sys/kernel/hostname", "w").write("pwned"); print("hostname WROTE")
+        except OSError:
+            print("hostname blocked")
         open("/tmp/ok", "w").write("fine"); print("tmp ok")
     """)
     assert r.status is Status.OK, r.stderr
-    assert "WROTE" not in r.stdout and "tmp ok" in r.stdout and "shm blocked" in r.stdout
+    assert "WROTE" not in r.stdout and "tmp ok" in r.stdout and "shm blocked" in r.stdout and "hostname blocked" in r.stdout
     assert not target.exists()
     assert socket.gethostname() != "pwned"
 
@@ -395,6 +398,150 @@ def test_concurrent_jobs_cannot_see_each_other(box):
     assert "secret-a" not in rb.stdout
 
 
+# -- privileges: who the program is on the host, and /proc tunables ----------------------------------
+
+#: Host-wide tunables a program must not even open for writing (nothing is ever written to them here).
+PROC_TUNABLES = (
+    "/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches", "/proc/sys/kernel/panic",
+    "/proc/sys/vm/overcommit_memory", "/proc/sys/fs/file-max", "/proc/sys/kernel/hostname", "/proc/sysrq-trigger",
+    "/proc/irq/default_smp_affinity", "/proc/sys/net/ipv4/ip_forward",
+)
+#: Opens each tunable write-only and closes it without writing: safe even if the sandbox regressed.
+OPEN_TUNABLES = f"""
+import os
+for path in {PROC_TUNABLES!r}:
+    try:
+        os.close(os.open(path, os.O_WRONLY)); print(path, "OPENED")
+    except OSError as e:
+        print(path, "blocked", e.errno)
+"""
+
+
+def _assert_tunables_blocked(stdout: str) -> None:
+    lines = stdout.strip().splitlines()
+    assert len(lines) == len(PROC_TUNABLES), stdout
+    assert not [line for line in lines if line.endswith("OPENED")], stdout
+
+
+def test_proc_tunables_cannot_be_opened_for_writing(box):
+    r = py(box, OPEN_TUNABLES)
+    assert r.status is Status.OK, r.stderr
+    _assert_tunables_blocked(r.stdout)
+
+
+def test_proc_is_read_only_even_for_a_program_mapped_to_host_root(guard, monkeypatch):  # noqa: F811
+    # Belt and braces: with the privilege drop switched off the program is host root again (as root), and
+    # the read-only /proc alone must still refuse every tunable (EROFS). Nothing is ever written.
+    from sandbox import executor
+
+    monkeypatch.setattr(executor, "launch_identity", lambda run_as: None)
+    with Sandbox(limits=FAST) as root_box:
+        assert root_box.run_identity is None
+        r = py(root_box, OPEN_TUNABLES + "\nprint(open('/proc/self/status').read().count('Uid'))")
+    assert r.status is Status.OK, r.stderr
+    _assert_tunables_blocked(r.stdout.rsplit("\n", 2)[0])
+    assert r.stdout.count("blocked 30") >= 6, r.stdout  # EROFS: refused by the mount, not by the uid
+
+
+def _host_ids(pid: int) -> dict[str, list[int]]:
+    """The host's view of a process: its uids, gids, groups, and its user namespace's uid map."""
+    ids: dict[str, list[int]] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("Uid", "Gid", "Groups"):
+            ids[key] = [int(v) for v in value.split()]
+    ids["uid_map_outside"] = [int(line.split()[1]) for line in Path(f"/proc/{pid}/uid_map").read_text().splitlines()]
+    ids["gid_map_outside"] = [int(line.split()[1]) for line in Path(f"/proc/{pid}/gid_map").read_text().splitlines()]
+    return ids
+
+
+def _descendant_running(name: bytes) -> int | None:
+    """The pid of a descendant of this process whose command line ends with ``name`` (not bwrap's)."""
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().rstrip(b"\0")
+            if not cmdline.endswith(name) or b"--unshare-all" in cmdline:
+                continue
+            pid = int(entry.name)
+            while pid > 1:
+                pid = int((Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+                if pid == me:
+                    return int(entry.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def test_programs_run_as_an_unprivileged_host_uid(box):
+    # Seen from the host (the only view that resolves every nested user namespace), the program and its
+    # user namespace map to an unprivileged uid and gid, with no supplementary group, whoever the caller is.
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(py, box, "import time; time.sleep(3); print('done')", wall_s=6.0)
+        deadline = time.monotonic() + 5.0
+        pid = None
+        while pid is None and time.monotonic() < deadline and not run.done():
+            pid = _descendant_running(b"/box/main.py")
+            time.sleep(0.02)
+        assert pid is not None, "the sandboxed program was not found among this process's descendants"
+        ids = _host_ids(pid)
+        assert run.result().status is Status.OK
+    assert 0 not in ids["Uid"] and 0 not in ids["Gid"], ids
+    assert 0 not in ids["Groups"], ids
+    assert ids["uid_map_outside"] and 0 not in ids["uid_map_outside"], ids
+    assert ids["gid_map_outside"] and 0 not in ids["gid_map_outside"], ids
+    assert box.report.run_uid == ids["Uid"][0] and box.report.run_gid == ids["Gid"][0]
+
+
+def test_compiled_programs_run_unprivileged_too(box):
+    r = cpp(box, """
+        #include <cstdio>
+        #include <fcntl.h>
+        int main() {
+            int fd = open("/proc/sys/kernel/core_pattern", O_WRONLY);
+            std::printf("%s\\n", fd < 0 ? "blocked" : "OPENED");
+        }
+    """)
+    assert r.status is Status.OK and r.stdout == "blocked\n", r
+
+
+def test_served_runs_cannot_open_proc_tunables(box):
+    from sandbox.client import SandboxClient
+    from sandbox.server import build_service
+
+    service, app = build_service(box, port=0, workers=1, queue=1)
+    service.start()
+    try:
+        r = SandboxClient(service.url).run(textwrap.dedent(OPEN_TUNABLES), "python")
+    finally:
+        service.shutdown()
+        app.close()
+    assert r.ok, r.stderr
+    _assert_tunables_blocked(r.stdout)
+
+
+def test_self_test_reports_the_unprivileged_outside_uid(box):
+    from sandbox import self_test
+
+    report = self_test()
+    assert report.level == "bwrap+seccomp"
+    assert report.run_uid not in (None, 0) and report.run_gid not in (None, 0), report
+    assert report.to_dict()["run_uid"] == report.run_uid
+
+
+def test_self_test_refuses_isolation_when_programs_would_map_to_host_root(box, monkeypatch):
+    # Launch the probe without dropping privileges (as the sandbox did before), as root: the probe
+    # must see the program map to host uid 0 and refuse the level.
+    from sandbox import isolation
+
+    monkeypatch.setattr(isolation, "launch_identity", lambda run_as: None)
+    report = isolation.probe_isolation(isolation.DEFAULT_RUN_AS)
+    assert report.level == "unsafe-none", report
+    assert report.run_uid == 0 and "host uid 0" in report.detail, report
+
+
 # -- C++ compile-time attacks ------------------------------------------------------------------------
 
 def test_cpp_include_dev_zero_is_a_compile_error(box):
@@ -459,3 +606,31 @@ def test_sleepers_beside_a_fork_bomb_do_not_fail(box):
         assert all(f.result().status is Status.TIMEOUT for f in bombs)
     assert [r.status for r in results] == [Status.OK] * 16
     assert all(r.stdout == "ok\n" for r in results)
+
+
+def test_many_quick_runs_on_one_thread_all_succeed(guard):  # noqa: F811
+    # A finished run's tasks can stay charged to the slot's pids cgroup for a second or more after they
+    # are reaped (the kernel releases them in lazily batched RCU callbacks); the next runs' cap must not
+    # count them, or a thread launching runs quickly fails them at bubblewrap's first fork.
+    # A small task cap makes the lingering charges of a few dozen runs enough to show it.
+    with Sandbox(limits=Limits(**{**FAST.to_dict(), "tasks": 8}), max_parallel=1) as one_thread:
+        results = [one_thread.run("pass", "python") for _ in range(100)]
+    failed = [r for r in results if r.status is not Status.OK]
+    assert failed == [], f"{len(failed)} of 100 failed, e.g. {failed[0]}"
+
+
+def test_a_slot_charged_for_many_dead_tasks_is_replaced_and_removed(guard, monkeypatch):  # noqa: F811
+    # Past the limit of lingering charges a thread moves to a fresh slot (bounding how far a run's task
+    # cap can exceed its own); every generation is gone once the sandbox closes.
+    from sandbox import cgroups
+
+    monkeypatch.setattr(cgroups, "LINGER_LIMIT", 4)
+    with Sandbox(limits=Limits(**{**FAST.to_dict(), "tasks": 8}), max_parallel=1) as one_thread:
+        results = [one_thread.run("pass", "python") for _ in range(40)]
+        (slot,) = one_thread._slots._slots.values()
+        generations = slot._generation
+        dirs = [*slot.dirs.values(), *slot.retired]
+        cap = int((slot.dirs["pids"] / "pids.max").read_text())
+    assert [r.status for r in results] == [Status.OK] * 40
+    assert generations > 0 and cap <= 8 + 2 + 4
+    assert not [d for d in dirs if d.exists()]

@@ -17,15 +17,22 @@ from tests.sandbox_guard import sandbox_available  # noqa: F401 - fixture
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
-import json, sys
+import json, os, sys
 sys.path[:0] = {paths!r}
 from sandbox import Sandbox, self_test
+TUNABLES = ("/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches", "/proc/sys/kernel/hostname")
+# Opened write-only and closed at once: nothing is written even if the sandbox regressed.
+OPEN_TUNABLES = ("import os\\nfor p in %r:\\n    try:\\n        os.close(os.open(p, os.O_WRONLY)); print('OPENED')\\n"
+                 "    except OSError:\\n        print('blocked')" % (TUNABLES,))
 with Sandbox() as sb:
     uid = sb.run("import os; print(os.getuid())", "python")
     fork = sb.run("import os; os.fork()", "python")
     judged = sb.run("print(sum(map(int, input().split())))", "python", stdin="2 3")
-print(json.dumps({{"level": self_test().level, "cgroups": sb.cgroups, "uid": uid.stdout.strip(),
-                  "fork": fork.status.value, "sum": judged.stdout.strip()}}))
+    tunables = sb.run(OPEN_TUNABLES, "python")
+report = self_test()
+print(json.dumps({{"level": report.level, "cgroups": sb.cgroups, "uid": uid.stdout.strip(),
+                  "fork": fork.status.value, "sum": judged.stdout.strip(), "tunables": tunables.stdout.split(),
+                  "run_uid": report.run_uid, "caller_uid": os.getuid()}}))
 """
 
 
@@ -50,4 +57,7 @@ def test_sandbox_isolates_as_an_unprivileged_user(sandbox_available):  # noqa: F
         shutil.rmtree(tmp_path, ignore_errors=True)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report == {"level": "bwrap+seccomp", "cgroups": False, "uid": "65534", "fork": "runtime_error", "sum": "5"}
+    # The caller is already unprivileged: runs map to the caller's own uid, never to host root.
+    assert report == {"level": "bwrap+seccomp", "cgroups": False, "uid": "65534", "fork": "runtime_error", "sum": "5",
+                      "tunables": ["blocked"] * 3, "run_uid": report["caller_uid"], "caller_uid": report["caller_uid"]}
+    assert report["run_uid"] != 0
