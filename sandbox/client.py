@@ -30,12 +30,23 @@ def _judge_payload(code: str, language: str, tests: Sequence[Any], stop_on_first
 
 
 class SandboxClient:
-    """Talks to one sandbox server; retries, timeouts and connection reuse come from :class:`JsonClient`."""
+    """Talks to one sandbox server; retries, timeouts and connection reuse come from :class:`JsonClient`.
+
+    ``timeout``: seconds one call may take in all, waits for a busy server (429/503, honouring its
+    ``Retry-After``) included; ``retries``: repeats after connection errors. A busy server is waited
+    out until then, never given up on after a fixed number of attempts: in training, giving up would
+    mask the sample's reward for nothing but load. :attr:`busy_waits` counts those waits.
+    """
 
     def __init__(self, url: str, *, timeout: float = 300.0, retries: int = 5) -> None:
         self.url = url
         self._sync = JsonClient(url, timeout=timeout, retries=retries)
         self._async = AsyncJsonClient(url, timeout=timeout, retries=retries)
+
+    @property
+    def busy_waits(self) -> int:
+        """Waits for a busy or draining server so far (sync and async calls together)."""
+        return self._sync.busy_waits + self._async.busy_waits
 
     def health(self) -> dict[str, Any]:
         return self._sync.get("/health")

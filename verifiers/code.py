@@ -104,7 +104,7 @@ class CodeReward:
     """An async TRL reward judging code blocks in the sandbox (see the module docstring)."""
 
     def __init__(self, *, language: str, tests_column: str, require_all: bool, wall_s: float, memory_mb: int,
-                 concurrency: int, server_url: str | None) -> None:
+                 concurrency: int, server_url: str | None, timeout: float = 120.0) -> None:
         from sandbox import Limits, SandboxError, get_language
 
         try:
@@ -119,6 +119,9 @@ class CodeReward:
         self.require_all = require_all
         self.concurrency = concurrency
         self.server_url = server_url
+        if not timeout > 0:
+            raise VerifierError(f"timeout must be positive, got {timeout}")
+        self.timeout = timeout
         self._judge: Any = None
         self._client: Any = None
 
@@ -127,7 +130,9 @@ class CodeReward:
             if self._client is None:
                 from sandbox.client import SandboxClient
 
-                self._client = SandboxClient(self.server_url)
+                # A busy server is waited for up to the reward's own timeout, not given up on after a few
+                # attempts: giving up masks the sample's reward for nothing but load.
+                self._client = SandboxClient(self.server_url, timeout=self.timeout)
         elif self._judge is None:
             from sandbox import Judge, default_sandbox
 
@@ -159,11 +164,14 @@ class CodeReward:
             raise VerifierError(f"the dataset has no {self.tests_column!r} column; set the reward's tests_column param")
         gate = asyncio.Semaphore(self.concurrency)
         texts = [completion_text(c) for c in completions]
+        waits_before = self._client.busy_waits if self._client is not None else 0
         scored = await asyncio.gather(*(self._score(t, _row_tests(v), gate) for t, v in zip(texts, column, strict=True)))
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and scored:
             for verdict, count in Counter(v for _, v in scored).items():
                 log_metric(f"verifiers/code/{verdict}", count / len(scored))
+            if self._client is not None:  # how often a busy sandbox server made this batch wait
+                log_metric("verifiers/code/busy_waits", self._client.busy_waits - waits_before)
         return [score for score, _ in scored]
 
 
@@ -176,20 +184,23 @@ def _build(require_all: bool, **params: Any) -> RewardFn:
 @register_reward("code_pass_rate")
 def build_code_pass_rate(
     *, language: str = "python", tests_column: str = "tests", wall_s: float = 5.0, memory_mb: int = 1024,
-    concurrency: int = 8, server_url: str | None = None,
+    concurrency: int = 8, server_url: str | None = None, timeout: float = 120.0,
 ) -> RewardFn:
-    """Fraction of the row's tests the completion's last code block passes, run in the sandbox."""
+    """Fraction of the row's tests the completion's last code block passes, run in the sandbox.
+    ``timeout``: seconds one sample may wait for a sandbox server, busy waits included (keep it at most
+    ``rewards[].timeout``)."""
     return _build(False, language=language, tests_column=tests_column, wall_s=wall_s, memory_mb=memory_mb,
-                  concurrency=concurrency, server_url=server_url)
+                  concurrency=concurrency, server_url=server_url, timeout=timeout)
 
 
 @register_reward("code_all_pass")
 def build_code_all_pass(
     *, language: str = "python", tests_column: str = "tests", wall_s: float = 5.0, memory_mb: int = 1024,
-    concurrency: int = 8, server_url: str | None = None,
+    concurrency: int = 8, server_url: str | None = None, timeout: float = 120.0,
 ) -> RewardFn:
-    """1 when the completion's last code block passes every test of the row, else 0 (sandboxed)."""
+    """1 when the completion's last code block passes every test of the row, else 0 (sandboxed).
+    ``timeout``: as for ``code_pass_rate``."""
     return _build(True, language=language, tests_column=tests_column, wall_s=wall_s, memory_mb=memory_mb,
-                  concurrency=concurrency, server_url=server_url)
+                  concurrency=concurrency, server_url=server_url, timeout=timeout)
 
 

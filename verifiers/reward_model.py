@@ -169,15 +169,32 @@ def load_reward_model(
     source = str(local) if local.exists() else path
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     sharded = zero3_active()
-    model = AutoModelForSequenceClassification.from_pretrained(  # partitioned while loading under ZeRO-3
-        source, num_labels=1, dtype=dtype, trust_remote_code=trust_remote_code
+    model, loading = AutoModelForSequenceClassification.from_pretrained(  # partitioned while loading under ZeRO-3
+        source, num_labels=1, dtype=dtype, trust_remote_code=trust_remote_code, output_loading_info=True
     )
+    _require_trained_head(model, loading, path)
     if sharded:
         model = _deepspeed_inference_engine(model)
     elif on_gpu:
         model = model.to("cuda")
     return RewardModel(model, tokenizer, batch_size=batch_size, max_length=max_length, truncation=truncation,
                        thinking=thinking, collective=sharded)
+
+
+def _require_trained_head(model, loading: dict[str, Any], path: str) -> None:
+    """Refuse a checkpoint whose score head was not in it (a policy or base model).
+
+    transformers fills a missing head with random weights and only logs a warning; scores from it
+    are noise that would train the policy towards nothing. Keys outside the base model (the
+    ``base_model_prefix``) are the head's.
+    """
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    missing = [key for key in loading.get("missing_keys") or [] if not key.startswith(prefix)]
+    if missing:
+        raise VerifierError(
+            f"reward model: {path!r} has no trained score head (missing {sorted(missing)}): it is not a "
+            "sequence-classification reward model (a policy or base checkpoint?). Train one first (a "
+            "`stage: reward` recipe) or point at a reward model checkpoint")
 
 
 def zero3_active() -> bool:
@@ -315,9 +332,16 @@ def build_reward_model(
                                        truncation=truncation, thinking=thinking, trust_remote_code=trust_remote_code)
             return loaded.score(pairs)
 
+    remote = scorer.__self__ if mode == "remote" else None  # the RewardModelClient: it counts busy waits
+
     def reward_model(prompts: list, completions: list, **columns: Any) -> list[float | None]:
         pairs = [(p, completion_text(c)) for p, c in zip(prompts, completions)]
-        return list(normalize(scorer(pairs), normalization, prompts))
+        waits_before = remote.busy_waits if remote is not None else 0
+        scores = list(normalize(scorer(pairs), normalization, prompts))
+        log_metric = columns.get("log_metric")
+        if remote is not None and callable(log_metric):  # how often a busy server made this batch wait
+            log_metric("verifiers/reward_model/busy_waits", remote.busy_waits - waits_before)
+        return scores
 
     # In a ZeRO-3 rank the in-process model is sharded: every rank must call it, in the trainer's thread.
     reward_model.collective = mode == "in_process" and zero3_active()  # type: ignore[attr-defined]

@@ -1,7 +1,9 @@
 """Client of a served reward model (``rltrain rm serve``, or any OpenRLHF-style ``/get_reward`` server).
 
 Pairs are sent in chunks of ``batch_size``, several chunks in flight at once, over one pooled HTTP
-client with a timeout per request and retries with backoff (:class:`sandbox.service.JsonClient`).
+client (:class:`sandbox.service.JsonClient`): ``timeout`` is each chunk's whole budget, waits for a busy
+server (429/503, honouring ``Retry-After``) included, so a loaded server is waited for rather than
+turned into masked rewards; ``retries`` repeat after connection errors. :attr:`busy_waits` counts waits.
 """
 
 from __future__ import annotations
@@ -51,7 +53,12 @@ class RewardModelClient:
         self.concurrency = max(1, concurrency)
         self.thinking = thinking
         self.api = api
-        self._http = JsonClient(url, timeout=timeout, retries=retries)
+        self._http = JsonClient(url, timeout=timeout, retries=retries, deadline=timeout)
+
+    @property
+    def busy_waits(self) -> int:
+        """Waits for a busy or draining server so far."""
+        return self._http.busy_waits
 
     def _chunk(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
         if self.api == "openrlhf":
