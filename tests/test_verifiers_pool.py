@@ -165,3 +165,22 @@ def test_interrupted_map_leaves_the_pool_usable(monkeypatch: pytest.MonkeyPatch)
             p.map(h.slow_square, [(3, 60.0)], timeout=60)
         monkeypatch.setattr(pool_module, "wait", real_wait)
         assert p.map(h.square, [(5,)], timeout=30) == [Outcome("ok", 25)]
+
+
+def test_death_and_timeout_are_seen_without_a_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where os.pidfd_open is missing, a dead worker shows as the end of its connection instead.
+    import verifiers.pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_exit_handle", lambda pid: None)
+    with WorkerPool(workers=1) as p:
+        assert p.map(h.hard_exit, [(3,)], timeout=30)[0].error == "worker died: exit code 3"
+        assert p.map(h.sleep_forever, [()], timeout=0.5)[0].status == "timed_out"
+        assert p.map(h.square, [(4,)], timeout=30) == [Outcome("ok", 16)]
+
+
+def test_workers_run_in_their_own_session_without_the_parents_stdin() -> None:
+    with WorkerPool(workers=1) as p:
+        (outcome,) = p.map(h.session_and_stdin, [()], timeout=30)
+    pid, sid, stdin_target = outcome.value
+    assert sid == pid != os.getsid(0)  # a timeout's killpg reaches only the worker's own processes
+    assert stdin_target == os.devnull

@@ -6,32 +6,42 @@ inside the judging process (``signal.alarm``, a thread) can neither interrupt C 
 non-main thread, which is where TRL and the reward guard call rewards. This module runs each item in a
 separate, persistent worker process instead and enforces the deadline from the parent:
 
-* workers are started lazily on the first :meth:`WorkerPool.map` (``spawn`` by default, so no torch,
-  CUDA or thread state is inherited) and are kept between calls; the per-item clock starts only when an
-  item is handed to a worker that has finished starting, so start-up time never counts against it;
-* each worker has its own pipe; the parent hands items to idle workers and waits on all pipes and
-  process sentinels at once with :func:`multiprocessing.connection.wait`, bounded by the earliest
-  deadline;
+* workers are started lazily on the first :meth:`WorkerPool.map` as fresh interpreters (``python -c``
+  with a small stdlib-only bootstrap, so no torch, CUDA or thread state is inherited) and are kept
+  between calls; the per-item clock starts only when an item is handed to a worker that has finished
+  starting, so start-up time never counts against it;
+* a worker never runs the caller's ``__main__``: multiprocessing's ``spawn`` re-imports the main script in
+  every child, so a library user's script without ``if __name__ == "__main__":`` ran its whole body again
+  in each worker (repeating its side effects, and failing with a bootstrapping error). Workers take the
+  parent's ``sys.path`` instead and import the script only if a task's function is defined in it;
+* each worker has its own socket pair (a :class:`multiprocessing.connection.Connection`); the parent
+  hands items to idle workers and waits on all connections and process handles (pidfds) at once with
+  :func:`multiprocessing.connection.wait`, bounded by the earliest deadline;
 * an item past its deadline has its worker (and the worker's process group, since each worker starts its
   own session) killed with ``SIGKILL``; the item is reported ``timed_out`` and a replacement worker is
   started;
 * an exception inside the function gives ``errored`` with ``"TypeName: message"``; a worker that dies
   (``os._exit``, a segfault, the OOM killer) gives ``errored`` with ``"worker died: exit code N"`` and
   is replaced;
-* workers are daemonic, are killed when the pool is closed or garbage-collected and at interpreter exit,
-  and exit on their own when their parent process disappears.
+* workers are killed when the pool is closed or garbage-collected and at interpreter exit, and exit on
+  their own when their parent process disappears.
 
-The function and the items must be picklable: define the function at module level.
+The function and the items must be picklable: define the function at module level, preferably in an
+importable module (a function defined in the main script makes the worker import that script, which
+must then guard its top-level code with ``if __name__ == "__main__":``).
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import logging
-import multiprocessing
 import os
 import pickle
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -39,6 +49,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from types import ModuleType
 from typing import Any, Literal
 
 __all__ = ["Outcome", "WorkerPool", "default_workers", "shared_pool"]
@@ -83,17 +94,84 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _worker_main(conn: Connection, preload: tuple[str, ...], parent_pid: int) -> None:
-    """Worker loop: receive ``(fn, args)``, reply ``("ok", value)`` or ``("errored", text)``.
+#: The worker's entry point, run as ``python -c _BOOTSTRAP FD``: standard library only until the parent's
+#: import path is in place, so ``verifiers`` and the tasks' modules resolve to the same files as in the
+#: parent. The worker's ``__main__`` is this snippet, never the parent's script.
+_BOOTSTRAP = """\
+import sys
+from multiprocessing.connection import Connection
+conn = Connection(int(sys.argv[1]))
+path, *args = conn.recv()
+sys.path[:] = path
+from verifiers.pool import _worker_main
+_worker_main(conn, *args)
+"""
+
+#: How a worker can import the parent's ``__main__``: ``("name", module)`` for ``python -m``, ``("path",
+#: file)`` for a script, ``None`` when there is nothing to import (an interactive session).
+MainRef = tuple[Literal["name", "path"], str] | None
+
+#: The message that tells a worker to exit.
+_STOP = pickle.dumps(None)
+
+#: True in a worker while it imports the parent's main script (see :func:`_import_parent_main`).
+_importing_parent_main = False
+_parent_main_tried = False
+
+
+def _parent_main() -> MainRef:
+    """How a worker could import this process's ``__main__``, should a task's function live there."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name:
+        return ("name", name)
+    path = getattr(main, "__file__", None)
+    return ("path", os.path.abspath(path)) if path else None
+
+
+def _import_parent_main(main: MainRef) -> None:
+    """Import the parent's main module as ``__mp_main__``, aliased to ``__main__`` (what multiprocessing's
+    spawn does in every child up front). Done here at most once, and only when a task's function is
+    defined in the main script: the built-in verifiers never need it, so a library user's script without
+    a main guard is never run again in a worker."""
+    global _importing_parent_main, _parent_main_tried
+    if main is None or _parent_main_tried:
+        return
+    from multiprocessing import spawn
+
+    _parent_main_tried = True
+    kind, target = main
+    _importing_parent_main = True
+    try:
+        spawn.prepare({"init_main_from_name": target} if kind == "name" else {"init_main_from_path": target})
+    finally:
+        _importing_parent_main = False
+
+
+class _TaskUnpickler(pickle.Unpickler):
+    """Unpickles a task in the worker; a reference into ``__main__`` imports the parent's main first."""
+
+    def __init__(self, data: bytes, main: MainRef):
+        super().__init__(io.BytesIO(data))
+        self._main = main
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__main__":
+            _import_parent_main(self._main)
+        return super().find_class(module, name)
+
+
+def _worker_main(conn: Connection, preload: tuple[str, ...], parent_pid: int, main: MainRef = None) -> None:
+    """Worker loop: receive a pickled ``(fn, args)``, reply ``("ok", value)`` or ``("errored", text)``.
 
     ``None`` or a closed pipe ends the loop. The first message sent is ``("ready", own_group)`` once the
     ``preload`` modules are imported, or ``("failed", text)`` if one of them cannot be.
     """
     try:
         os.setsid()  # own process group: a kill on timeout also reaches anything fn started
-        own_group = True
     except OSError:
-        own_group = False
+        pass  # already a group leader (started with a new session)
+    own_group = os.getpgrp() == os.getpid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="orphan-watch", daemon=True).start()
     try:
@@ -105,9 +183,11 @@ def _worker_main(conn: Connection, preload: tuple[str, ...], parent_pid: int) ->
     conn.send(("ready", own_group))
     while True:
         try:
-            task = conn.recv()
+            data = conn.recv_bytes()
         except (EOFError, OSError):
             return
+        try:
+            task = _TaskUnpickler(data, main).load()
         except BaseException as exc:  # noqa: BLE001 - e.g. the function's module cannot be imported here
             conn.send(("errored", f"cannot load the task in the worker: {_describe(exc)}"))
             continue
@@ -131,31 +211,41 @@ def _worker_main(conn: Connection, preload: tuple[str, ...], parent_pid: int) ->
 # --------------------------------------------------------------------------------------------------
 
 
+def _exit_handle(pid: int) -> int | None:
+    """A descriptor that becomes readable when process ``pid`` exits (a Linux pidfd), or ``None`` where
+    there is none; a worker's death then shows as the end of its connection."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 class _Worker:
     """Parent-side handle of one worker process."""
 
-    def __init__(self, process: Any, conn: Connection, start_timeout: float):
+    def __init__(self, process: subprocess.Popen, conn: Connection, start_timeout: float):
         self.process = process
         self.conn = conn
+        self.sentinel = _exit_handle(process.pid)
         self.state: Literal["starting", "idle", "busy"] = "starting"
-        self.own_group = False
+        self.own_group = True  # started with a new session; the worker confirms it when ready
         self.item = -1
         self.deadline = time.monotonic() + start_timeout
         self.tasks = 0
 
     def kill(self) -> None:
-        """SIGKILL the worker and its process group, reap it and close the pipe. Never raises."""
+        """SIGKILL the worker and its process group, reap it and close its descriptors. Never raises."""
         pid = self.process.pid
-        if self.own_group and pid is not None:
+        if self.own_group:  # also when the worker is gone: what it started may still run
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
         try:
-            if self.process.exitcode is None:
+            if self.process.poll() is None:
                 self.process.kill()
-            self.process.join(timeout=5)
-        except (OSError, ValueError, AssertionError):
+            self.process.wait(timeout=5)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             pass
         self.close_pipe()
 
@@ -164,10 +254,18 @@ class _Worker:
             self.conn.close()
         except OSError:
             pass
+        if self.sentinel is not None:
+            try:
+                os.close(self.sentinel)
+            except OSError:
+                pass
+            self.sentinel = None
 
     def exit_code(self) -> int | None:
-        self.process.join(timeout=1)
-        return self.process.exitcode
+        try:
+            return self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return None
 
 
 def _shutdown(workers: list[_Worker], owner_pid: int) -> None:
@@ -184,7 +282,6 @@ class WorkerPool:
 
     Args:
         workers: number of worker processes (at most this many items run at once).
-        start_method: ``multiprocessing`` start method; ``"spawn"`` (default) starts clean interpreters.
         max_tasks_per_worker: replace a worker after this many items (bounds slow leaks); ``None``: never.
         preload: modules each worker imports before it takes items, so their import time is not charged
             to the first item's deadline.
@@ -198,7 +295,6 @@ class WorkerPool:
         self,
         workers: int = 2,
         *,
-        start_method: str = "spawn",
         max_tasks_per_worker: int | None = 1000,
         preload: Sequence[str] = (),
         start_timeout: float = 120.0,
@@ -213,7 +309,6 @@ class WorkerPool:
         self.max_tasks_per_worker = max_tasks_per_worker
         self.preload = tuple(preload)
         self.start_timeout = float(start_timeout)
-        self._ctx = multiprocessing.get_context(start_method)
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._target = 0  # pool size to keep up once started
@@ -273,7 +368,7 @@ class WorkerPool:
             for worker in list(self._workers):
                 try:
                     worker.process.kill()
-                except (OSError, ValueError, AssertionError):
+                except (OSError, ValueError):
                     pass
 
     def __enter__(self) -> WorkerPool:
@@ -289,16 +384,35 @@ class WorkerPool:
     # -- internals -----------------------------------------------------------------------------------
 
     def _start_worker(self) -> None:
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=_worker_main,
-            args=(child_conn, self.preload, os.getpid()),
-            name="verifier-worker",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()
-        self._workers.append(_Worker(process, parent_conn, self.start_timeout))
+        """Start one worker: a fresh interpreter running :data:`_BOOTSTRAP`, in its own session, with one end
+        of a socket pair as its connection (what multiprocessing's duplex ``Pipe`` is on POSIX)."""
+        if _importing_parent_main:
+            raise RuntimeError(
+                "a worker process is importing the main script to find a task's function, and the script starts "
+                "a worker pool as it is imported: define the function in an importable module, or guard the "
+                "script's top-level code with if __name__ == '__main__':"
+            )
+        if not sys.executable:
+            raise RuntimeError("cannot start worker processes: sys.executable is empty in this interpreter")
+        parent_sock, child_sock = socket.socketpair()
+        try:
+            with child_sock:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", _BOOTSTRAP, str(child_sock.fileno())],
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(child_sock.fileno(),),
+                    start_new_session=True,
+                )
+        except BaseException:
+            parent_sock.close()
+            raise
+        conn = Connection(parent_sock.detach())
+        worker = _Worker(process, conn, self.start_timeout)
+        self._workers.append(worker)
+        try:
+            conn.send((list(sys.path), self.preload, os.getpid(), _parent_main()))
+        except OSError:
+            pass  # the worker is already gone: its death is reported on its handles like any other
 
     def _remove(self, worker: _Worker, *, kill: bool = True) -> None:
         if kill:
@@ -310,9 +424,9 @@ class WorkerPool:
 
     def _retire(self, worker: _Worker) -> None:
         try:
-            worker.conn.send(None)
-            worker.process.join(timeout=1)
-        except (OSError, ValueError):
+            worker.conn.send_bytes(_STOP)
+            worker.process.wait(timeout=1)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             pass
         self._remove(worker)
 
@@ -348,14 +462,16 @@ class WorkerPool:
                 while pending:
                     i = pending.popleft()
                     try:
-                        worker.conn.send((fn, items[i]))
-                    except OSError:  # the worker is gone; its death is reported on its sentinel
-                        pending.appendleft(i)
-                        self._remove(worker)
-                        break
+                        task = pickle.dumps((fn, items[i]))
                     except Exception as exc:  # noqa: BLE001 - the item cannot be pickled
                         results[i] = Outcome("errored", error=f"item cannot be sent to a worker: {_describe(exc)}")
                         continue
+                    try:
+                        worker.conn.send_bytes(task)
+                    except OSError:  # the worker is gone
+                        pending.appendleft(i)
+                        self._remove(worker)
+                        break
                     worker.state, worker.item = "busy", i
                     worker.deadline = time.monotonic() + timeout
                     break
@@ -365,7 +481,8 @@ class WorkerPool:
             for worker in self._workers:
                 if worker.state != "idle":
                     watched[worker.conn] = worker
-                    watched[worker.process.sentinel] = worker
+                    if worker.sentinel is not None:
+                        watched[worker.sentinel] = worker
             if not watched:
                 continue
             now = time.monotonic()
