@@ -108,8 +108,8 @@ def run_once(args: argparse.Namespace, mode: str, sleep: float) -> dict[str, Any
     """Train ``args.steps`` steps in this process; the medians of the steps after the warm-up."""
     import torch
 
-    from rltrain.config import recipe_from_dict
-    from rltrain.trainer import train_process
+    from rltrain.recipe import recipe_from_dict
+    from rltrain.run.trainer import train_process
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -149,8 +149,8 @@ def run_once(args: argparse.Namespace, mode: str, sleep: float) -> dict[str, Any
 
 
 def _param_count(shape: str) -> dict[str, int]:
-    from rltrain.config import TinyModelConfig
-    from rltrain.tiny import build_model, build_tokenizer
+    from rltrain.recipe import TinyModelConfig
+    from rltrain.models.tiny import build_model, build_tokenizer
 
     tokenizer = build_tokenizer()
     model = build_model(TinyModelConfig(**SHAPES[shape]), len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)

@@ -1,4 +1,4 @@
-"""How often a 2-rank gloo job aborts at exit, with and without ``rltrain.distributed.teardown()``.
+"""How often a 2-rank gloo job aborts at exit, with and without ``rltrain.run.distributed.teardown()``.
 
 What it measures
 ----------------
@@ -9,7 +9,7 @@ sub-group, interleaved with blocking all-reduces on the default group) and then 
 few asynchronous all-gathers have not been waited for. Two variants of the worker are compared:
 
 * ``none``: the script simply ends, leaving the process groups to interpreter shutdown;
-* ``teardown``: the script ends with :func:`rltrain.distributed.teardown`.
+* ``teardown``: the script ends with :func:`rltrain.run.distributed.teardown`.
 
 A run counts as an abort when the launcher's exit code is non-zero or its output contains
 "terminate called". The table gives, per variant, the number of runs, the aborts, the abort rate and the
@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 
 VARIANTS: tuple[str, ...] = ("none", "teardown")
-"""Worker variants: exit without teardown, exit after ``rltrain.distributed.teardown()``."""
+"""Worker variants: exit without teardown, exit after ``rltrain.run.distributed.teardown()``."""
 
 ABORT_MARKER = "terminate called"
 """What ``std::terminate`` prints before the abort."""
@@ -73,7 +73,7 @@ def worker(variant: str) -> int:
     import torch
     import torch.distributed as dist
 
-    from rltrain.distributed import teardown
+    from rltrain.run.distributed import teardown
 
     dist.init_process_group("gloo")
     rank = dist.get_rank()

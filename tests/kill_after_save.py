@@ -9,7 +9,7 @@ handler, no cleanup.
 import os
 import sys
 
-from rltrain.callbacks import CheckpointMarker
+from rltrain.run.callbacks import CheckpointMarker
 from rltrain.cli import main
 
 KILLED = 137

@@ -1,5 +1,5 @@
 """Run in each rank of a 2-process ZeRO-3 launch (tests/test_reward_model_zero3.py): report what accelerate
-sees (as ``python -m rltrain.distributed`` does), then load the in-process reward model as a trainer rank
+sees (as ``python -m rltrain.run.distributed`` does), then load the in-process reward model as a trainer rank
 would and score a rank-dependent number of texts, so the ranks run different numbers of batches. Prints
 one JSON line per rank: the launch report, its scores and how the model was held."""
 
@@ -11,7 +11,7 @@ import sys
 
 
 def main() -> int:
-    from rltrain.distributed import apply_cpu_deepspeed_shim, rank_report, teardown
+    from rltrain.run.distributed import apply_cpu_deepspeed_shim, rank_report, teardown
 
     shim = apply_cpu_deepspeed_shim()
     from accelerate import Accelerator

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from rltrain.config import recipe_from_dict
+from rltrain.recipe import recipe_from_dict
 from tests.sandbox_guard import sandbox_available  # noqa: F401 - fixture
 
 DATA = {"source": "synthetic:tool_multiplication", "synthetic": {"size": 100}, "prompt_template": "{prompt}",
@@ -58,7 +58,7 @@ def _grpo(out, steps: int):
 
 @pytest.mark.slow
 def test_a_rollout_runs_the_tool_and_masks_its_result_out_of_the_loss(scripted_generation, sandbox_available, tmp_path):  # noqa: F811
-    from rltrain.trainer import build_trainer
+    from rltrain.run.trainer import build_trainer
 
     trainer = build_trainer(_grpo(tmp_path / "probe", 1), callbacks=[])
     inputs = [{"prompt": [{"role": "user", "content": f"What is {a}*34?"}], "answer": str(a * 34)} for a in (12, 13, 14, 15)]  # one group
@@ -76,7 +76,7 @@ def test_a_rollout_runs_the_tool_and_masks_its_result_out_of_the_loss(scripted_g
 
 @pytest.mark.slow
 def test_grpo_with_tools_logs_tool_metrics_and_the_reward_split(scripted_generation, sandbox_available, tmp_path):  # noqa: F811
-    from rltrain.trainer import train_process
+    from rltrain.run.trainer import train_process
 
     result = train_process(_grpo(tmp_path / "grpo", 2))
     assert result.global_step == 2 and result.final_dir
@@ -111,8 +111,8 @@ def test_the_rollout_command_prints_the_tool_result_as_untrained(scripted_genera
 
 
 def test_spans_mark_untrained_tokens():
-    from rltrain.cli_rollout import spans
-    from rltrain.tiny import build_tokenizer
+    from rltrain.cli.rollout import spans
+    from rltrain.models.tiny import build_tokenizer
 
     tok = build_tokenizer()
     ids = tok("ab<tool>cd", add_special_tokens=False)["input_ids"]

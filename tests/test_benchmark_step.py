@@ -20,7 +20,7 @@ def _args(**overrides) -> argparse.Namespace:
 
 @pytest.mark.parametrize("mode", ["sync", "overlapped", "pipelined"])
 def test_benchmark_recipes_validate(mode, tmp_path):
-    from rltrain.config import recipe_from_dict
+    from rltrain.recipe import recipe_from_dict
 
     bench._register_sleep_reward()
     recipe = recipe_from_dict(bench.recipe_dict(_args(), mode, 2.0, tmp_path), source="benchmark")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rltrain.checkpoints import latest_checkpoint, mark_complete, resolve_resume
+from rltrain.run.checkpoints import latest_checkpoint, mark_complete, resolve_resume
 from rltrain.errors import RecipeError
 
 
@@ -47,7 +47,7 @@ def test_explicit_resume_must_be_complete(tmp_path):
 def test_metrics_log_on_resume_drops_later_steps_and_a_line_cut_short(tmp_path):
     from types import SimpleNamespace
 
-    from rltrain.callbacks import MetricsLogger
+    from rltrain.run.callbacks import MetricsLogger
 
     path = tmp_path / "metrics.jsonl"
     lines = [json.dumps({"step": s, "reward": s / 10}) for s in (5, 10, 15)]
@@ -87,7 +87,7 @@ def test_the_marker_lists_every_file_with_its_size(tmp_path):
 
 
 def test_a_truncated_or_missing_file_fails_the_check_naming_the_file(tmp_path):
-    from rltrain.checkpoints import checkpoint_problem
+    from rltrain.run.checkpoints import checkpoint_problem
 
     ckpt = make_with_files(tmp_path, 4)
     assert checkpoint_problem(ckpt) is None
@@ -132,7 +132,7 @@ def test_a_marker_without_a_file_list_still_counts_as_complete(tmp_path):
 # --- Rotation: rltrain's own, after the marker ---
 
 def test_rotation_keeps_the_newest_complete_and_drops_older_and_half_written_ones(tmp_path):
-    from rltrain.checkpoints import rotate_checkpoints
+    from rltrain.run.checkpoints import rotate_checkpoints
 
     make(tmp_path, 2)
     make(tmp_path, 3, complete=False)  # killed mid-save in an earlier attempt
@@ -145,7 +145,7 @@ def test_rotation_keeps_the_newest_complete_and_drops_older_and_half_written_one
 
 
 def test_rotation_keeps_the_best_checkpoint_and_never_the_just_saved_one(tmp_path):
-    from rltrain.checkpoints import rotate_checkpoints
+    from rltrain.run.checkpoints import rotate_checkpoints
 
     best = make(tmp_path, 2)
     make(tmp_path, 4)
@@ -167,7 +167,7 @@ def _hook_arguments(out, step, should_save=True):
 
 
 def test_the_marker_hook_marks_then_rotates_to_the_limit(tmp_path):
-    from rltrain.callbacks import CheckpointMarker
+    from rltrain.run.callbacks import CheckpointMarker
 
     make(tmp_path, 2)
     four = make_with_files(tmp_path, 4, complete=False)  # what the Trainer just wrote
@@ -182,7 +182,7 @@ def test_the_marker_hook_marks_then_rotates_to_the_limit(tmp_path):
 def test_a_stale_marker_is_removed_before_its_checkpoint_is_written_again(tmp_path):
     """A run resumed from checkpoint-2 while a marked checkpoint-4 of an earlier attempt exists writes
     checkpoint-4 again; killed halfway, the old marker must not vouch for the new, partial files."""
-    from rltrain.callbacks import CheckpointMarker
+    from rltrain.run.callbacks import CheckpointMarker
 
     make(tmp_path, 2)
     four = make(tmp_path, 4)
@@ -196,8 +196,8 @@ def test_a_stale_marker_is_removed_before_its_checkpoint_is_written_again(tmp_pa
 def test_the_trainer_itself_never_rotates(tmp_path):
     """The Trainer deletes old checkpoints right after writing a new one, before rltrain marks it
     complete; rltrain rotates after the marker instead, with the recipe's limit."""
-    from rltrain.config import recipe_from_dict
-    from rltrain.trainer import trl_config
+    from rltrain.recipe import recipe_from_dict
+    from rltrain.run.trainer import trl_config
 
     recipe = recipe_from_dict({"stage": "sft", "model": {"name_or_path": "tiny"}, "output_dir": str(tmp_path),
                                "data": {"source": "synthetic:arithmetic", "completion_column": "solution"},
@@ -223,7 +223,7 @@ DISK_FULL = [
 def test_a_full_disk_becomes_one_error_naming_the_checkpoint(tmp_path, monkeypatch, raised):
     import shutil
 
-    from rltrain.checkpoints import CheckpointWriteError, write_errors
+    from rltrain.run.checkpoints import CheckpointWriteError, write_errors
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 0))
     target = tmp_path / "checkpoint-7"
@@ -236,7 +236,7 @@ def test_a_full_disk_becomes_one_error_naming_the_checkpoint(tmp_path, monkeypat
 
 
 def test_a_stream_writer_failure_with_space_left_does_not_claim_a_full_disk(tmp_path):
-    from rltrain.checkpoints import CheckpointWriteError, write_errors
+    from rltrain.run.checkpoints import CheckpointWriteError, write_errors
 
     with pytest.raises(CheckpointWriteError) as caught:  # tmp_path has space: quota, or an I/O error
         with write_errors(lambda: tmp_path / "checkpoint-7"):
@@ -245,7 +245,7 @@ def test_a_stream_writer_failure_with_space_left_does_not_claim_a_full_disk(tmp_
 
 
 def test_other_errors_pass_through_unchanged(tmp_path):
-    from rltrain.checkpoints import write_errors
+    from rltrain.run.checkpoints import write_errors
 
     with pytest.raises(RuntimeError, match="CUDA out of memory"):
         with write_errors(lambda: tmp_path):

@@ -10,7 +10,7 @@ from typing import get_args
 import pytest
 
 from rltrain.cli import EXIT_RECIPE, main
-from rltrain.cli_verify import LIST_CHOICES, PERCENT_CHOICES
+from rltrain.cli.verify import LIST_CHOICES, PERCENT_CHOICES
 from verifiers.math import ListOrder, PercentPolicy
 
 

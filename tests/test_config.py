@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rltrain.config import load_recipe, parse_overrides
+from rltrain.recipe import load_recipe, parse_overrides
 from rltrain.errors import RecipeError
 
 SMOKE = Path(__file__).resolve().parents[1] / "recipes" / "smoke"
@@ -142,7 +142,7 @@ def test_relative_inputs_resolve_against_the_recipe(tmp_path):
 
 
 def test_recipe_reference_doc_is_current():
-    from rltrain.recipe_docs import render
+    from rltrain.recipe.docs import render
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "recipes.md").read_text()
-    assert doc == render(), "docs/recipes.md is stale: run python -m rltrain.recipe_docs > docs/recipes.md"
+    assert doc == render(), "docs/recipes.md is stale: run python -m rltrain.recipe.docs > docs/recipes.md"

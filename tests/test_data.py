@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from rltrain.config import QWQ_MATH_INSTRUCTION, recipe_from_dict
+from rltrain.recipe import QWQ_MATH_INSTRUCTION, recipe_from_dict
 from rltrain.data import load_splits
 from rltrain.errors import RecipeError
-from rltrain.synthetic import arithmetic
+from rltrain.data.synthetic.math import arithmetic
 
 
 def recipe(tmp_path, **data):

@@ -1,8 +1,8 @@
-"""Tests for rltrain.distributed: accelerate configs, the launch command, the CPU DeepSpeed shim, teardown.
+"""Tests for rltrain.run.distributed: accelerate configs, the launch command, the CPU DeepSpeed shim, teardown.
 
 These tests launch nothing (teardown is checked on a one-process gloo group). Real launches: 2 ranks
 through :func:`launch_command`'s ``-m`` form from an unrelated directory, each reporting what accelerate
-sees (:func:`rltrain.distributed.rank_report`), in tests/test_reward_model_zero3.py; the 2-process ZeRO-3
+sees (:func:`rltrain.run.distributed.rank_report`), in tests/test_reward_model_zero3.py; the 2-process ZeRO-3
 GRPO training, sharded save and resume through the CLI in tests/test_distributed_train.py.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rltrain import distributed
-from rltrain.distributed import (
+from rltrain.run import distributed
+from rltrain.run.distributed import (
     MODES,
     accelerate_config_path,
     apply_cpu_deepspeed_shim,

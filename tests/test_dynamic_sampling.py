@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rltrain.config import RolloutConfig, load_recipe, recipe_from_dict
-from rltrain.dynamic_sampling import (
+from rltrain.recipe import RolloutConfig, load_recipe, recipe_from_dict
+from rltrain.rollout.dynamic_sampling import (
     DynamicSampling,
     group_spread,
     local_rows,
@@ -341,7 +341,7 @@ def test_a_streaming_dataset_is_refused():
 
 
 def test_the_recipe_switch_composes_the_mixin():
-    from rltrain.grpo import grpo_trainer_class
+    from rltrain.rollout.grpo import grpo_trainer_class
 
     recipe = load_recipe(ROOT / "recipes" / "smoke" / "stage1.yaml",
                          ["model.name_or_path=tiny", "rollout.dynamic_sampling.enabled=true"])
@@ -372,7 +372,7 @@ TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "nu
 
 @pytest.mark.slow
 def test_training_drops_zero_spread_groups_and_trains_on_the_rest(tmp_path):
-    from rltrain.trainer import train_process
+    from rltrain.run.trainer import train_process
 
     raw = {
         "name": "dynamic-sampling-test",

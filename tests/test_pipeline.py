@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from rltrain.errors import RecipeError
-from rltrain.pipeline import load_pipeline, run_pipeline
+from rltrain.run.pipeline import load_pipeline, run_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
 import recorder_reward  # noqa: E402,F401  (registers test_recorder)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rltrain.config import load_recipe
+from rltrain.recipe import load_recipe
 from rltrain.errors import RecipeError
-from rltrain.pipeline import load_pipeline
+from rltrain.run.pipeline import load_pipeline
 
 QWQ = Path(__file__).resolve().parents[1] / "recipes" / "qwq"
 SIZES = ("32b", "7b", "1p5b")
@@ -185,7 +185,7 @@ def test_stage_two_rewards_and_retention(env, size):
 
 
 def test_stage_two_retention_recipe_loads(env, tmp_path):
-    from rltrain.stage import retention_recipe
+    from rltrain.evaluation.runner import retention_recipe
 
     recipe = load("stage2_7b.yaml", [f"model.name_or_path={tmp_path}"])  # stands in for stage one's weights
     other = retention_recipe(recipe)
@@ -217,7 +217,7 @@ def test_32b_yarn_opt_in_validates(env):
 @pytest.mark.parametrize("name", RECIPES)
 def test_trl_config_builds(env, name, tmp_path):
     """TRL accepts the options together (batch arithmetic included), here on one CPU process."""
-    from rltrain.trainer import trl_config
+    from rltrain.run.trainer import trl_config
 
     cpu = [f"output_dir={tmp_path}", "grpo.bf16=false", "distributed.mode=single", "distributed.num_processes=1"]
     config = trl_config(load(name, cpu))

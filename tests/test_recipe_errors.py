@@ -36,11 +36,11 @@ def no_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a model was loaded before the recipe error was reported")
 
-    import rltrain.models
-    import rltrain.trainer
+    import rltrain.models.loading
+    import rltrain.run.trainer
 
-    monkeypatch.setattr(rltrain.models, "load_model", refuse)
-    monkeypatch.setattr(rltrain.trainer, "_model_argument", refuse)
+    monkeypatch.setattr(rltrain.models.loading, "load_model", refuse)
+    monkeypatch.setattr(rltrain.run.trainer, "_model_argument", refuse)
 
 
 def run_train(tmp_path: Path, raw: dict[str, Any], capsys: pytest.CaptureFixture[str], *overrides: str) -> tuple[int, str]:
@@ -101,7 +101,7 @@ def test_num_generations_not_dividing_the_batch_names_fields_and_fix(tmp_path, c
 def test_gradient_accumulation_counts_in_the_generation_batch(tmp_path, capsys):
     """TRL's rule: per_device_train_batch_size x processes x steps_per_generation (default:
     gradient_accumulation_steps) must be a multiple of num_generations; 2 x 1 x 2 = 4 is."""
-    from rltrain.config import load_recipe
+    from rltrain.recipe import load_recipe
 
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(base(tmp_path)))
@@ -124,7 +124,7 @@ def test_generation_batch_size_and_steps_per_generation_exclude_each_other(tmp_p
 
 def test_batch_rule_counts_every_node(tmp_path, capsys, no_model_loads):
     """1 prompt row per process x 2 processes x 2 nodes = 4 completions: a group of 4 fits only with both nodes."""
-    from rltrain.config import load_recipe
+    from rltrain.recipe import load_recipe
 
     path = tmp_path / "recipe.yaml"
     raw = base(tmp_path)
@@ -187,14 +187,14 @@ def test_existing_file_of_an_unknown_type_is_refused(tmp_path, capsys, no_model_
 
 @pytest.mark.parametrize("name", ["org/dataset", "AI-MO/NuminaMath-1.5", "gsm8k"])
 def test_hub_names_are_not_taken_for_paths(name):
-    from rltrain.config import looks_like_local_path
+    from rltrain.recipe import looks_like_local_path
 
     assert not looks_like_local_path(name)
 
 
 @pytest.mark.parametrize("name", ["data.jsonll", "./data", "../x/train", "~/d.json", "/abs/d", "a/b/c.parquet"])
 def test_paths_are_recognised(name):
-    from rltrain.config import looks_like_local_path
+    from rltrain.recipe import looks_like_local_path
 
     assert looks_like_local_path(name)
 
@@ -269,8 +269,8 @@ def test_recipe_error_in_a_subprocess_has_no_traceback(tmp_path):
 def test_tiny_model_with_kl_builds_a_reference_equal_to_the_policy(tmp_path):
     import torch
 
-    from rltrain.config import recipe_from_dict
-    from rltrain.trainer import build_trainer
+    from rltrain.recipe import recipe_from_dict
+    from rltrain.run.trainer import build_trainer
 
     raw = base(tmp_path)
     raw["grpo"]["beta"] = 0.04
@@ -292,25 +292,25 @@ def test_tiny_model_with_kl_trains(tmp_path, capsys):
 
 
 def test_launched_run_reports_data_errors_before_starting_ranks(tmp_path, monkeypatch, no_model_loads):
-    import rltrain.stage
-    from rltrain.config import recipe_from_dict
+    import rltrain.run.stage
+    from rltrain.recipe import recipe_from_dict
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("ranks were launched before the data was checked")
 
-    monkeypatch.setattr(rltrain.stage, "launch_training", refuse)
+    monkeypatch.setattr(rltrain.run.stage, "launch_training", refuse)
     (tmp_path / "train.jsonl").write_text('{"problem": "1+1", "answer": "2"}\n{"problem": 3\n')
     raw = base(tmp_path)
     raw["data"]["source"] = "train.jsonl"
     raw["distributed"] = {"mode": "zero2", "num_processes": 2}
     with pytest.raises(RecipeError, match=r"train\.jsonl:2: not valid JSON"):
-        rltrain.stage.train_stage(recipe_from_dict(raw, base_dir=tmp_path), None)
+        rltrain.run.stage.train_stage(recipe_from_dict(raw, base_dir=tmp_path), None)
 
 
 def test_hub_dataset_without_rows_is_named(tmp_path, no_model_loads):
     import datasets
 
-    from rltrain.config import recipe_from_dict
+    from rltrain.recipe import recipe_from_dict
     from rltrain.data import prepare
 
     recipe = recipe_from_dict({**base(tmp_path), "data": {"source": "org/dataset", "split": "test"}}, base_dir=tmp_path)
@@ -324,7 +324,7 @@ def test_generation_batch_rule_agrees_with_trl(tmp_path):
 
     from trl import GRPOConfig
 
-    from rltrain.trl_rules import generation_batch_problem
+    from rltrain.recipe.trl_rules import generation_batch_problem
 
     grid = itertools.product([1, 2, 3, 4, 6], [1, 2, 3], [2, 3, 4, 8], [None, 6, 8, 12], [None, 2])
     checked = 0

@@ -17,8 +17,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from rltrain.config import recipe_from_dict
-from rltrain.trainer import EXIT_INTERRUPTED, train_process
+from rltrain.recipe import recipe_from_dict
+from rltrain.run.trainer import EXIT_INTERRUPTED, train_process
 
 sys.path.insert(0, str(Path(__file__).parent))
 import recorder_reward  # noqa: E402,F401  (registers test_recorder)
@@ -148,7 +148,7 @@ def two_checkpoints(tmp_path_factory) -> Path:
 
 
 def test_a_kill_after_the_trainer_saved_but_before_the_marker_keeps_the_previous_checkpoint(tmp_path):
-    from rltrain.checkpoints import is_complete
+    from rltrain.run.checkpoints import is_complete
 
     out = tmp_path / "run"
     path = tmp_path / "recipe.yaml"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import verifiers
-from rltrain.config import TinyModelConfig
-from rltrain.tiny import CHAT_TEMPLATE, build_reward_model, build_tokenizer
+from rltrain.recipe import TinyModelConfig
+from rltrain.models.tiny import CHAT_TEMPLATE, build_reward_model, build_tokenizer
 from verifiers import VerifierError
 from verifiers.reward_model import RewardModel, load_reward_model, normalize
 

@@ -1,9 +1,9 @@
 """The in-process reward model inside a 2-process DeepSpeed ZeRO-3 run: partitioned across the ranks,
 scored collectively (ranks with fewer batches pad with forward passes), same scores as unsharded.
 
-The launch is :func:`rltrain.distributed.launch_command`'s ``-m`` form from an unrelated directory on CPU
+The launch is :func:`rltrain.run.distributed.launch_command`'s ``-m`` form from an unrelated directory on CPU
 (the DeepSpeed shim, gloo); each rank also reports what accelerate sees, as ``python -m
-rltrain.distributed`` does (tests/test_distributed_shim.py covers the rest of the launch setup without
+rltrain.run.distributed`` does (tests/test_distributed_shim.py covers the rest of the launch setup without
 launching). The first DeepSpeed launch on a machine compiles its shared-memory communication extension
 (about 100 s on 2 cores, cached in ~/.cache/torch_extensions afterwards)."""
 
@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from rltrain.distributed import environment_for_launch, launch_command
+from rltrain.run.distributed import environment_for_launch, launch_command
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,8 @@ def _free_port() -> int:
 
 
 def test_a_sharded_reward_model_scores_like_an_unsharded_one(tmp_path):
-    from rltrain.config import TinyModelConfig
-    from rltrain.tiny import build_reward_model, build_tokenizer
+    from rltrain.recipe import TinyModelConfig
+    from rltrain.models.tiny import build_reward_model, build_tokenizer
     from verifiers.reward_model import RewardModel
 
     tok = build_tokenizer()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rltrain.config import RolloutConfig, load_recipe, recipe_from_dict
+from rltrain.recipe import RolloutConfig, load_recipe, recipe_from_dict
 from rltrain.errors import RecipeError
-from rltrain.grpo import grpo_trainer_class
-from rltrain.reward_schedule import RewardSchedule, score_batch
+from rltrain.rollout.grpo import grpo_trainer_class
+from rltrain.rollout.reward_schedule import RewardSchedule, score_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import recorder_reward  # noqa: E402,F401  (registers test_recorder)
@@ -87,7 +87,7 @@ def _recipe(out: Path, mode: str, steps: int) -> dict:
 
 @pytest.mark.slow
 def test_pipelined_training_is_one_step_behind_and_still_learns(tmp_path, monkeypatch):
-    from rltrain.trainer import train_process
+    from rltrain.run.trainer import train_process
 
     record = tmp_path / "record.jsonl"
     monkeypatch.setenv("RLTRAIN_TEST_RECORD", str(record))
@@ -108,7 +108,7 @@ def test_pipelined_training_is_one_step_behind_and_still_learns(tmp_path, monkey
 
 @pytest.mark.slow
 def test_overlapped_training_scores_every_batch_on_policy(tmp_path, monkeypatch):
-    from rltrain.trainer import train_process
+    from rltrain.run.trainer import train_process
 
     record = tmp_path / "record.jsonl"
     monkeypatch.setenv("RLTRAIN_TEST_RECORD", str(record))

@@ -95,7 +95,7 @@ def test_a_collective_reward_runs_in_the_calling_thread_without_a_deadline():
 
 
 def test_an_in_process_reward_model_under_zero3_needs_sync_rewards():
-    from rltrain.config import recipe_from_dict
+    from rltrain.recipe import recipe_from_dict
     from rltrain.errors import RecipeError
 
     base = {"model": {"name_or_path": "tiny"}, "data": {"source": "synthetic:arithmetic"}, "output_dir": "/tmp/x",

@@ -3,7 +3,7 @@ parameters wherever rltrain loads the policy, for evaluation and for TRL's from_
 
 import pytest
 
-from rltrain.config import ModelConfig, recipe_from_dict
+from rltrain.recipe import ModelConfig, recipe_from_dict
 
 YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}
 
@@ -41,7 +41,7 @@ def test_rope_type_is_required():
 
 
 def test_merged_over_the_checkpoint_keeping_rope_theta(checkpoint, tmp_path):
-    from rltrain.models import load_model, rope_parameters
+    from rltrain.models.loading import load_model, rope_parameters
 
     r = recipe({"name_or_path": str(checkpoint), "rope_scaling": YARN}, tmp_path)
     assert rope_parameters(r) == {**YARN, "rope_theta": 1_000_000.0}
@@ -51,7 +51,7 @@ def test_merged_over_the_checkpoint_keeping_rope_theta(checkpoint, tmp_path):
 
 
 def test_without_scaling_the_checkpoint_is_untouched(checkpoint, tmp_path):
-    from rltrain.models import load_model, rope_parameters
+    from rltrain.models.loading import load_model, rope_parameters
 
     r = recipe({"name_or_path": str(checkpoint)}, tmp_path)
     assert rope_parameters(r) is None
@@ -59,14 +59,14 @@ def test_without_scaling_the_checkpoint_is_untouched(checkpoint, tmp_path):
 
 
 def test_the_tiny_model_is_left_alone(tmp_path):
-    from rltrain.models import rope_parameters
+    from rltrain.models.loading import rope_parameters
 
     assert rope_parameters(recipe({"name_or_path": "tiny", "rope_scaling": YARN}, tmp_path)) is None
 
 
 def test_trl_loads_the_policy_with_it(checkpoint, tmp_path):
     """TRL builds the policy (and a KL reference) with from_pretrained(**model_init_kwargs)."""
-    from rltrain.trainer import trl_config
+    from rltrain.run.trainer import trl_config
 
     r = recipe({"name_or_path": str(checkpoint), "rope_scaling": YARN}, tmp_path)
     assert trl_config(r).model_init_kwargs["rope_parameters"] == {**YARN, "rope_theta": 1_000_000.0}

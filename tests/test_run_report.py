@@ -8,7 +8,7 @@ import pytest
 
 from rltrain.cli import EXIT_RECIPE, main
 from rltrain.errors import RecipeError
-from rltrain.run_report import load_run, write_report
+from rltrain.reporting.run_report import load_run, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -141,7 +141,7 @@ def test_stage_without_eval_has_dashes(tmp_path):
 
 def test_truncated_last_metrics_line_is_skipped(tmp_path, caplog):
     stage = write_stage(tmp_path / "killed", records=[grpo_record(s) for s in range(1, 5)], truncated=True)
-    with caplog.at_level(logging.WARNING, logger="rltrain.run_report"):
+    with caplog.at_level(logging.WARNING, logger="rltrain.run.layout"):
         files = write_report(stage)
     assert "truncated last line 5" in caplog.text
     markdown = files.markdown.read_text()

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from rltrain.cli import main as cli_main
-from rltrain.cli_cluster import slurm_plan, wait_ready
+from rltrain.cli.cluster import slurm_plan, wait_ready
 from rltrain.errors import RecipeError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -119,7 +119,7 @@ def test_rerun_skips_finished_stages(smoke_run):
 
 
 def test_run_report_covers_every_stage(smoke_run):
-    from rltrain.run_report import write_report
+    from rltrain.reporting.run_report import write_report
 
     out, _ = smoke_run
     files = write_report(out)

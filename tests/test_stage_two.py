@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rltrain.config import load_recipe
+from rltrain.recipe import load_recipe
 from rltrain.errors import RecipeError
-from rltrain.pipeline import load_pipeline
-from rltrain.report import print_table
-from rltrain.synthetic import arithmetic, instructions, preferences
+from rltrain.run.pipeline import load_pipeline
+from rltrain.reporting.table import print_table
+from rltrain.data.synthetic.math import arithmetic, instructions, preferences
 from verifiers.rules import check
 
 SMOKE = Path(__file__).resolve().parents[1] / "recipes" / "smoke"
@@ -43,7 +43,7 @@ def test_augmented_rows_keep_every_plain_row_and_the_held_out_ones_unseen():
 
 
 def test_preference_pairs_prefer_the_answer_that_follows():
-    from rltrain.synthetic import INSTRUCTIONS
+    from rltrain.data.synthetic.math import INSTRUCTIONS
 
     by_text = {inst.text: inst for inst in INSTRUCTIONS.values()}
     for row in preferences(size=50, seed=1, max_b=9):
@@ -83,7 +83,7 @@ def test_gates_and_retention_are_validated(tmp_path):
 
 
 def test_retention_recipe_evaluates_this_stage_model_on_the_other_data(tmp_path):
-    from rltrain.stage import retention_recipe
+    from rltrain.evaluation.runner import retention_recipe
 
     recipe = load_recipe(SMOKE / "stage2.yaml", ["model.name_or_path=tiny"])
     other = retention_recipe(recipe)

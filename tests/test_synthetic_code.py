@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from rltrain.synthetic import generate
-from rltrain.synthetic_code import PROGRAMS, programs, with_programs
+from rltrain.data.synthetic import generate
+from rltrain.data.synthetic.code import PROGRAMS, programs, with_programs
 from tests.sandbox_guard import sandbox_available  # noqa: F401 - fixture
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rltrain.config import ToolConfig, recipe_from_dict
+from rltrain.recipe import ToolConfig, recipe_from_dict
 from rltrain.errors import RecipeError
 from rltrain.tools import ToolLedger, build_toolset, guarded_tool
 from rltrain.tools.metrics import batch_counters, batch_metrics, used_tool
@@ -152,14 +152,14 @@ def test_rewards_are_split_by_tool_use_when_the_recipe_has_tools():
 def test_the_tiny_template_renders_tool_calls_and_is_unchanged_without_tools():
     from trl.chat_template_utils import is_chat_template_prefix_preserving, supports_tool_calling
 
-    from rltrain.tiny import build_tokenizer
+    from rltrain.models.tiny import build_tokenizer
 
     tok = build_tokenizer()
     plain = [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4</think>\n\\boxed{4}"}]
     assert tok.apply_chat_template(plain, tokenize=False) == (
         "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n4</think>\n\\boxed{4}<|im_end|>\n")
     assert supports_tool_calling(tok) and is_chat_template_prefix_preserving(tok)
-    from rltrain.synthetic_tools import tool_call_trace
+    from rltrain.data.synthetic.tools import tool_call_trace
 
     text = tok.apply_chat_template([plain[0], *tool_call_trace(3, 4)], tools=[tool_helpers.add], tokenize=False)
     assert text.startswith("<|im_start|>system\nTools: add<|im_end|>\n")
@@ -168,7 +168,7 @@ def test_the_tiny_template_renders_tool_calls_and_is_unchanged_without_tools():
 
 
 def test_a_hermes_template_without_a_parser_gets_one_and_others_are_refused():
-    from rltrain.tiny import build_tokenizer
+    from rltrain.models.tiny import build_tokenizer
     from rltrain.tools.parsing import HERMES_RESPONSE_TEMPLATE, ensure_tool_parser
 
     tok = build_tokenizer()
@@ -198,7 +198,7 @@ def test_the_before_after_table_shows_tool_use():
 
     from rich.console import Console
 
-    from rltrain.report import print_table
+    from rltrain.reporting.table import print_table
 
     def result(accuracy, clean):
         return {"accuracy": accuracy, "metric": "math_accuracy", "num_prompts": 50, "num_samples": 4,

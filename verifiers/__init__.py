@@ -20,18 +20,33 @@ from verifiers import code, format, math, reward_model, rules  # noqa: F401 - im
 from verifiers.completions import completion_text
 from verifiers.errors import VerifierError
 from verifiers.pool import Outcome, WorkerPool, shared_pool
-from verifiers.registry import RewardEntry, RewardFn, available_rewards, build_reward, get_reward, register_reward
+from verifiers.registry import (
+    RewardEntry,
+    RewardFn,
+    Scores,
+    available_rewards,
+    build_reward,
+    get_reward,
+    is_async_reward,
+    is_collective,
+    mark_collective,
+    register_reward,
+)
 
 __all__ = [
     "Outcome",
     "RewardEntry",
     "RewardFn",
+    "Scores",
     "VerifierError",
     "WorkerPool",
     "available_rewards",
     "build_reward",
     "completion_text",
     "get_reward",
+    "is_async_reward",
+    "is_collective",
+    "mark_collective",
     "register_reward",
     "shared_pool",
 ]

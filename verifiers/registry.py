@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pydantic
 
@@ -30,14 +30,57 @@ __all__ = [
     "RewardEntry",
     "RewardFactory",
     "RewardFn",
+    "Scores",
     "available_rewards",
     "build_reward",
     "get_reward",
+    "is_async_reward",
+    "is_collective",
+    "mark_collective",
     "register_reward",
 ]
 
-RewardFn = Callable[..., list[float | None]]
+Scores = list[float | None]
+"""One score per completion; ``None`` means "could not judge" (masked, never scored as wrong)."""
+
+
+class RewardFn(Protocol):
+    """The one reward-function contract of the project (TRL's): ``fn(prompts, completions, **columns)``.
+
+    ``columns`` are the dataset's other columns (``answer``, ``tests``, ...) plus TRL's ``log_metric``
+    hook; the result holds one score per completion, or is awaitable for an ``async def`` reward (TRL
+    gathers those concurrently). ``__name__`` is what TRL logs it as (``rewards/<name>/mean``).
+
+    A reward may carry a ``collective`` flag (read it with :func:`is_collective`, set it with
+    :func:`mark_collective`; a function without it is not collective): its calls are collectives every
+    rank must join, as for a reward model sharded with the policy under ZeRO-3, so rltrain's guard calls
+    it in the trainer's thread without a deadline (a rank that gave up would leave the others waiting).
+    """
+
+    __name__: str
+
+    def __call__(self, prompts: list[Any], completions: list[Any], /, **columns: Any) -> Scores | Awaitable[Scores]: ...
+
+
 RewardFactory = Callable[..., RewardFn]
+
+_COLLECTIVE = "collective"
+
+
+def is_collective(fn: object) -> bool:
+    """Whether ``fn`` is marked collective (see :class:`RewardFn`)."""
+    return bool(getattr(fn, _COLLECTIVE, False))
+
+
+def mark_collective(fn: RewardFn, collective: bool = True) -> RewardFn:
+    """Set ``fn``'s collective flag (see :class:`RewardFn`) and return it."""
+    setattr(fn, _COLLECTIVE, collective)
+    return fn
+
+
+def is_async_reward(fn: object) -> bool:
+    """True for ``async def`` functions and for objects whose ``__call__`` is ``async def``."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def tool_function(name: str, params: dict[str, Any]) -> Callable[..., Any]:
 
 
 def build_toolset(configs: list[Any]) -> Toolset:
-    """Build every ``tools[]`` entry of a recipe (``rltrain.config.ToolConfig``), guarded, sharing one ledger.
+    """Build every ``tools[]`` entry of a recipe (``rltrain.recipe.ToolConfig``), guarded, sharing one ledger.
 
     Raises:
         RecipeError: naming the entry, for an unknown tool, bad params, or a function without a schema.

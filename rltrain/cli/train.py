@@ -1,0 +1,74 @@
+"""``rltrain train`` and ``rltrain pipeline``: one stage from a recipe, or a pipeline's stages in order.
+
+Both take the multi-node placement flags (:mod:`rltrain.cli.cluster`) and end in exit status 75 when
+stopped by SIGTERM/SIGUSR1 (see :func:`rltrain.cli.app.main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from rltrain.cli.cluster import add_placement_args, placement_from_args, placement_overrides
+from rltrain.cli.console import SET_HELP, console
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rltrain.recipe.loading import load_recipe
+    from rltrain.run.distributed import is_launched
+    from rltrain.run.stage import WORKER_ENV, exit_status, run_stage
+
+    placement = placement_from_args(args)
+    # Ranks started by the launcher read the resolved recipe without placement flags: the node count is
+    # unknown there, and the parent has checked what depends on it.
+    machines = None if is_launched() else placement.num_machines
+    recipe = load_recipe(args.recipe, [*args.set, *placement_overrides(args)], num_machines=machines)
+    if is_launched():
+        from rltrain.run.trainer import EXIT_INTERRUPTED, train_process
+
+        result = train_process(recipe, args.resume)
+        # Ranks started by our own launcher exit 0 on a clean stop; the parent reports it.
+        interrupted = result.interrupted and os.environ.get(WORKER_ENV) != "1"
+        return EXIT_INTERRUPTED if interrupted else 0
+    summary = run_stage(recipe, args.resume, placement)
+    if not placement.is_head:
+        return 0  # a stop is reported by the head (75); a non-zero status here would end the step early
+    from rltrain.reporting.table import print_table
+
+    print_table([{**summary, "stage": recipe.name}], console=console(), title=f"{recipe.name}: before/after")
+    if summary["interrupted"]:
+        console().print(f"stopped at step {summary['steps']}; continue with: rltrain train {args.recipe} --resume")
+    return exit_status(summary)
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from rltrain.run.pipeline import run_pipeline
+    from rltrain.run.stage import exit_status
+
+    placement = placement_from_args(args)
+    summaries = run_pipeline(args.pipeline, args.set, console=console(), placement=placement,
+                             only=args.only, stage_overrides_all=placement_overrides(args))
+    if not placement.is_head:
+        return 0  # a stop is reported by the head (75); a non-zero status here would end the step early
+    return exit_status(summaries[-1]) if summaries else 0
+
+
+def add_train_parsers(sub: Any) -> None:
+    """Register ``rltrain train`` and ``rltrain pipeline``."""
+    p = sub.add_parser("train", help="train one stage from a recipe", description="Train one stage (GRPO or SFT) from a recipe.")
+    p.add_argument("recipe", help="recipe YAML file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help=SET_HELP)
+    p.add_argument(
+        "--resume", nargs="?", const=True, default=None, metavar="CKPT",
+        help="continue from CKPT, or (bare) from the newest complete checkpoint in output_dir if any",
+    )
+    add_placement_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("pipeline", help="run stages in order", description="Run a pipeline's stages in order; a re-run skips finished stages and resumes an interrupted one.")
+    p.add_argument("pipeline", help="pipeline YAML file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help=SET_HELP + " (pipeline fields, e.g. output_dir=DIR)")
+    p.add_argument("--only", metavar="STAGE", help="run just this stage (the stages before it must have finished)")
+    add_placement_args(p)
+    p.set_defaults(func=cmd_pipeline)
