@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 
 def _tiny_model(directory: str) -> str:
-    from rltrain.config import TinyModelConfig
-    from rltrain.tiny import build_reward_model, build_tokenizer
+    from rltrain.recipe import TinyModelConfig
+    from rltrain.models.tiny import build_reward_model, build_tokenizer
 
     tokenizer = build_tokenizer()
     model = build_reward_model(TinyModelConfig(), len(tokenizer), tokenizer.pad_token_id)
@@ -79,8 +79,8 @@ def main() -> None:
     import torch
 
     from verifiers.reward_model import load_reward_model
-    from verifiers.reward_model_client import RewardModelClient
-    from verifiers.reward_model_server import build_service
+    from verifiers.reward_model.client import RewardModelClient
+    from verifiers.reward_model.server import build_service
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:

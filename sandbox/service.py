@@ -1,28 +1,39 @@
 """A small JSON-over-HTTP service kit shared by the sandbox server and the reward-model server.
 
-Server (:class:`JsonService`): the standard library's threading HTTP server plus what a service in
-a training cluster needs, with every request treated as hostile input:
+Server (:class:`JsonService`): a Starlette application served by uvicorn (``httptools`` parser when
+installed, else ``h11``) on one event loop, route handlers on a pool of threads sized for the service,
+plus what a service in a training cluster needs, with every request treated as hostile input:
 
-* **bodies bounded from the stream**: a POST needs a well-formed ``Content-Length`` (missing: ``411``;
-  negative or not a number: ``400``; above ``max_body_bytes``: ``413`` before any of it is read;
-  ``Transfer-Encoding: chunked`` is answered ``411``). The body is read in chunks, never more than the
-  declared length (itself at most the limit), within ``body_timeout_s``; a body cut short gets no answer;
+* **bodies bounded from the stream**: a POST needs a well-formed ``Content-Length``. Missing: ``411``;
+  ``Transfer-Encoding: chunked``: ``411``; above ``max_body_bytes``: ``413`` before any of it is read.
+  Negative, not a number or repeated with different values: ``400`` — from the HTTP parser, which
+  refuses such a request before it reaches the application (its answer is JSON too, naming the parser's
+  reason, and closes the connection); a value the parser accepts but this kit does not (repeated) is
+  refused here with ``400``. The body is read as it arrives, never more than the declared length, within
+  ``body_timeout_s`` (``408`` after it); a body cut short gets no answer;
 * **admission before reading**: the bytes of bodies being read, parsed and handled are a budget
   (``max_bytes_in_flight``, reserved from the declared length before the body is read). A body that does
-  not fit is discarded in small chunks and answered ``429``, so a flood of large requests costs the
-  server bandwidth, not memory. Then each request has a *cost* (1, or the number of items of a batch);
-  requests whose cost would push the work in flight past ``capacity`` are answered ``429`` too. Both
-  carry ``Retry-After`` (seconds, from the route's median latency), so a flood waits in the clients;
+  not fit is answered ``429`` unread (uvicorn drops its bytes as they arrive, holding at most 64 KiB per
+  connection), so a flood of large requests costs the server bandwidth, not memory. Then each request has
+  a *cost* (1, or the number of items of a batch); requests whose cost would push the work in flight past
+  ``capacity`` are answered ``429`` too. Both carry ``Retry-After`` (seconds, from the route's median
+  latency), so a flood waits in the clients;
 * **JSON checked before use**: ``NaN``/``Infinity`` and nesting deeper than ``max_json_depth`` are
   answered ``400``, as is anything the route rejects with :class:`BadRequest`;
+* **handlers off the event loop**: parsing, admission, the handler and the answer's encoding run on the
+  service's own daemon threads (``threads``, default ``min(capacity, 64)``), so a blocking handler never
+  stalls other connections and a stuck one never keeps the process alive;
 * **cancellation**: a route that asks for it (``Route(context=True)``) gets a :class:`RequestContext`
-  whose ``cancelled`` event is set when the client disconnects (a watcher thread polls the sockets of
-  requests in flight) or the service stops waiting for it, and whose ``deadline`` comes from the
+  whose ``cancelled`` event is set when the client disconnects (the ASGI ``http.disconnect`` message,
+  awaited beside the handler) or the service stops waiting for it, and whose ``deadline`` comes from the
   client's optional ``X-Request-Timeout`` header (seconds): long work checks ``ctx.abandoned()`` and stops;
-* ``GET /health`` (``200`` ready, ``503`` while draining) and ``GET /metrics`` (requests, errors,
-  rejections, p50/p99 latency per route, work and body bytes in flight);
+* ``GET /health`` (``200`` ready, ``503`` while draining); ``GET /metrics`` in the Prometheus text
+  exposition format (per route: answered, errors, rejected, abandoned counters and a latency histogram;
+  gauges of work, requests and body bytes in flight); ``GET /metrics.json`` the same as JSON with
+  p50/p99 latencies over a recent window (:meth:`JsonService.metrics`);
 * graceful shutdown (:meth:`JsonService.shutdown`, or SIGTERM/SIGINT under :meth:`serve`): stop
-  accepting, let requests in flight finish for up to a drain timeout, then cancel what is left and close.
+  accepting, close idle keep-alive connections, let requests in flight finish for up to a drain timeout
+  (uvicorn's ``timeout_graceful_shutdown``), then cancel what is left (answered ``503``) and close.
 
 Client (:class:`JsonClient`, :class:`AsyncJsonClient`): ``httpx`` with connection reuse. A call has a
 total ``deadline`` (seconds): ``429`` and ``503`` (busy, draining) are waited out, honouring
@@ -38,16 +49,17 @@ import asyncio
 import json
 import logging
 import math
+import queue
 import random
-import select
 import signal
 import socket
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 logger = logging.getLogger(__name__)
@@ -61,12 +73,21 @@ TIMEOUT_HEADER = "X-Request-Timeout"
 _RETRY_STATUSES = {502, 504}
 _BUSY_STATUSES = {429, 503}
 _LATENCY_WINDOW = 2048
-_CHUNK = 256 * 1024
+#: Upper bounds (seconds) of the latency histogram's buckets in ``/metrics``.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 #: Seconds an idle keep-alive connection is kept open.
 IDLE_TIMEOUT_S = 120
 #: Retry-After sent while draining: the server is going away; a restarted one may take this long.
 DRAIN_RETRY_AFTER_S = 5
 MAX_RETRY_AFTER_S = 30
+#: Handler threads when the service does not say: enough for every request a service of this kit
+#: admits at once in practice; admitted requests beyond it wait for a thread, not for admission.
+DEFAULT_THREADS = 64
+#: Bodies up to this size are parsed on the event loop (well under a millisecond); larger ones on
+#: one of ``PARSER_THREADS`` threads, so that parsing 64 MiB does not hold up every other connection.
+INLINE_PARSE_BYTES = 64 * 1024
+PARSER_THREADS = 4
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ServiceError(RuntimeError):
@@ -119,7 +140,7 @@ class Route:
 
 
 class _Unanswerable(Exception):
-    """The request cannot be answered (body cut short, client gone): close the connection silently."""
+    """The request cannot be answered (body cut short, client gone): nobody reads an answer."""
 
 
 @dataclass
@@ -133,12 +154,42 @@ class _Refusal(Exception):
 
 
 @dataclass
+class _Answer:
+    """What goes back for one request: status, the JSON bytes and extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, status: int, value: Any, headers: dict[str, str] | None = None) -> _Answer:
+        return cls(status, json.dumps(value).encode(), headers or {})
+
+    @classmethod
+    def refusal(cls, refusal: _Refusal) -> _Answer:
+        headers = {**refusal.headers, **({"Connection": "close"} if refusal.close else {})}
+        return cls.of(refusal.status, {"error": refusal.message}, headers)
+
+
+@dataclass
 class _RouteStats:
     requests: int = 0
     errors: int = 0
     rejected: int = 0
     abandoned: int = 0
     latencies: deque = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
+    #: Answered requests per latency bucket (the last one: above every bound) and their summed seconds.
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+        self.latency_sum += seconds
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.buckets[i] += 1
+                return
+        self.buckets[-1] += 1
 
     def percentile(self, q: float) -> float | None:
         ordered = sorted(self.latencies)
@@ -174,7 +225,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (numbers must be finite)")
 
 
-def parse_json(raw: bytes, max_depth: int) -> Any:
+def parse_json(raw: bytes | bytearray, max_depth: int) -> Any:
     """The request's JSON; :class:`BadRequest` for invalid JSON, NaN/Infinity or nesting past ``max_depth``."""
     try:
         payload = json.loads(raw or b"null", parse_constant=_reject_constant)
@@ -188,10 +239,14 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
 
 
 def parse_content_length(headers: Any, max_body_bytes: int) -> int:
-    """The declared body length of a POST, checked: a :class:`_Refusal` for anything but 0..limit."""
-    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+    """The declared body length of a POST, checked: a :class:`_Refusal` for anything but 0..limit.
+
+    ``headers`` is Starlette's ``Headers``. The HTTP parser has already refused lengths it cannot
+    frame a body with (negative, not a number); this refuses what it let through.
+    """
+    if "chunked" in (headers.get("transfer-encoding") or "").lower():
         raise _Refusal(411, "chunked transfer encoding is not supported: send Content-Length", close=True)
-    values = headers.get_all("Content-Length") or []
+    values = headers.getlist("content-length")
     if not values:
         raise _Refusal(411, "a POST needs a Content-Length header", close=True)
     text = values[0].strip()
@@ -218,93 +273,176 @@ def parse_deadline(headers: Any) -> float | None:
     return time.monotonic() + seconds
 
 
-class _DisconnectWatcher:
-    """Sets a request's cancel event when its client closes the connection.
+class _HandlerThreads:
+    """Up to ``size`` daemon threads, started on demand, that run the blocking part of requests.
 
-    One thread polls the sockets of requests whose handler is running (the handler is not reading them
-    then): end of stream or an error means the client is gone. A socket with data waiting (a pipelined
-    request) is left alone from then on: the client is evidently still there.
+    Daemons, unlike ``concurrent.futures``' workers (joined at interpreter exit): a handler still
+    running after an abandoned drain must never keep the process alive.
     """
 
-    def __init__(self, name: str, interval: float = 0.1) -> None:
-        self.interval = interval
-        self._watched: dict[socket.socket, threading.Event] = {}
-        self._lock = threading.Condition()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._loop, name=f"{name}-disconnects", daemon=True)
-        self._thread.start()
+    def __init__(self, size: int, name: str) -> None:
+        self.size = size
+        self.name = name
+        self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._busy = 0
+        self._waiting = 0
 
-    def watch(self, sock: socket.socket, event: threading.Event) -> None:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
         with self._lock:
-            self._watched[sock] = event
-            self._lock.notify()
+            self._waiting += 1
+            spawn = self._threads < self.size and self._threads - self._busy < self._waiting
+            if spawn:
+                self._threads += 1
+        if spawn:
+            threading.Thread(target=self._work, name=f"{self.name}-handler", daemon=True).start()
+        self._jobs.put((future, fn, args))
+        return future
 
-    def unwatch(self, sock: socket.socket) -> None:
+    def close(self) -> None:
+        """Let the threads end once the jobs queued before this are done (never waits for them)."""
         with self._lock:
-            self._watched.pop(sock, None)
+            count = self._threads
+        for _ in range(count):
+            self._jobs.put(None)
 
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            self._lock.notify()
-
-    def _loop(self) -> None:
+    def _work(self) -> None:
         while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, fn, args = job
             with self._lock:
-                while not self._watched and not self._stopped:
-                    self._lock.wait()
-                if self._stopped:
-                    return
-                snapshot = dict(self._watched)
-            self._check(snapshot)
+                self._waiting -= 1
+                self._busy += 1
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args))
+                    except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+                        future.set_exception(exc)
+            finally:
+                with self._lock:
+                    self._busy -= 1
 
-    def _check(self, snapshot: dict[socket.socket, threading.Event]) -> None:
-        poller = select.poll()
-        by_fd = {}
-        for sock in snapshot:
-            try:
-                fd = sock.fileno()
-            except OSError:
-                continue
-            if fd >= 0:
-                by_fd[fd] = sock
-                poller.register(fd, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _sample(name: str, labels: dict[str, str], value: float) -> str:
+    text = ",".join(f'{key}="{_escape_label(str(v))}"' for key, v in labels.items())
+    return f"{name}{{{text}}} {value:g}" if isinstance(value, float) else f"{name}{{{text}}} {value}"
+
+
+def prometheus_text(service: str, gauges: dict[str, tuple[str, float]],
+                    routes: dict[str, _RouteStats]) -> str:
+    """The Prometheus text exposition (format 0.0.4) of a service's figures.
+
+    Written here rather than with ``prometheus-client``: a dozen families of plain counters, gauges and
+    one histogram, and no process-global registry to keep apart between services in one process.
+    """
+    base = {"service": service}
+    lines: list[str] = []
+    for name, (help_text, value) in gauges.items():
+        lines += [f"# HELP rltrain_http_{name} {help_text}", f"# TYPE rltrain_http_{name} gauge",
+                  _sample(f"rltrain_http_{name}", base, value)]
+    counters = (("requests", "Requests answered by their route (200)."),
+                ("errors", "Requests refused as invalid (4xx) or failed in their handler (500)."),
+                ("rejected", "Requests refused for load (429) or while draining (503)."),
+                ("abandoned", "Requests given up: client gone, deadline passed, or server stopping."))
+    for outcome, help_text in counters:
+        name = f"rltrain_http_{outcome}_total"
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+        lines += [_sample(name, {**base, "route": path}, getattr(stats, outcome)) for path, stats in routes.items()]
+    name = "rltrain_http_request_duration_seconds"
+    lines += [f"# HELP {name} Handler time of answered requests.", f"# TYPE {name} histogram"]
+    for path, stats in routes.items():
+        labels, cumulative = {**base, "route": path}, 0
+        for bound, count in zip((*LATENCY_BUCKETS, math.inf), stats.buckets):
+            cumulative += count
+            lines.append(_sample(f"{name}_bucket", {**labels, "le": "+Inf" if bound == math.inf else f"{bound:g}"},
+                                 cumulative))
+        lines += [_sample(f"{name}_sum", labels, float(stats.latency_sum)), _sample(f"{name}_count", labels, cumulative)]
+    return "\n".join(lines) + "\n"
+
+
+def _json_parser_errors(protocol: type) -> type:
+    """uvicorn's HTTP protocol ``protocol``, answering requests its parser refuses with our JSON error
+    (``{"error": "invalid HTTP request: <the parser's reason>"}``) instead of a plain-text 400."""
+
+    class JsonErrorProtocol(protocol):  # type: ignore[misc, valid-type]
+        def send_400_response(self, msg: str) -> None:
+            cause = sys.exc_info()[1]  # called inside uvicorn's handler of the parser error
+            reason = str(cause) if cause is not None and str(cause) else msg
+            body = json.dumps({"error": f"invalid HTTP request: {reason}"}).encode()
+            head = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+            self.transport.write(head + body)
+            self.transport.close()
+
+    JsonErrorProtocol.__name__ = f"JsonError{protocol.__name__}"
+    return JsonErrorProtocol
+
+
+def http_protocol(name: str = "auto") -> type:
+    """uvicorn's HTTP/1.1 implementation: ``httptools`` (faster, and strict about ``Content-Length``)
+    when installed and ``name`` is ``auto``, else ``h11``."""
+    if name in ("auto", "httptools"):
         try:
-            ready = poller.poll(self.interval * 1000)
-        except OSError:
-            ready = []
-        for fd, _ in ready:
-            sock = by_fd[fd]
-            try:
-                gone = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-            except BlockingIOError:
-                continue
-            except OSError:
-                gone = True
-            if gone:
-                snapshot[sock].set()
-            self.unwatch(sock)
-        if ready:
-            time.sleep(self.interval)  # a socket stays readable: do not spin on it
+            from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        except ImportError:
+            if name == "httptools":
+                raise
+        else:
+            return _json_parser_errors(HttpToolsProtocol)
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    return _json_parser_errors(H11Protocol)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now so :attr:`JsonService.address` is known before serving.
+
+    Created with ``IPPROTO_TCP`` spelled out: asyncio sets ``TCP_NODELAY`` only on connections whose
+    socket says so, and without it every answer (headers and body written apart) waits ~40 ms for the
+    client's delayed ACK.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class JsonService:
     """Serve ``routes`` (path → :class:`Route`) as JSON POST endpoints on ``host:port``.
 
     ``capacity`` bounds the summed cost of requests in flight; ``max_bytes_in_flight`` (default four
-    bodies of ``max_body_bytes``) the bytes of request bodies held at once. ``health`` adds fields to
-    ``/health``.
+    bodies of ``max_body_bytes``) the bytes of request bodies held at once; ``threads`` the handlers
+    running at once (default ``min(capacity, 64)``). ``health`` adds fields to ``/health``. ``http``:
+    uvicorn's HTTP implementation (``auto``, ``httptools``, ``h11``).
     """
 
     def __init__(self, name: str, routes: dict[str, Route], *, host: str = "127.0.0.1", port: int = 0,
                  capacity: int = 64, health: Callable[[], dict[str, Any]] | None = None,
                  max_body_bytes: int = MAX_BODY_BYTES, max_bytes_in_flight: int | None = None,
-                 max_json_depth: int = MAX_JSON_DEPTH, body_timeout_s: float = 60.0) -> None:
+                 max_json_depth: int = MAX_JSON_DEPTH, body_timeout_s: float = 60.0,
+                 threads: int | None = None, http: str = "auto") -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         if max_body_bytes < 1 or (max_bytes_in_flight is not None and max_bytes_in_flight < max_body_bytes):
             raise ValueError(f"max_body_bytes must be positive and max_bytes_in_flight at least max_body_bytes, "
                              f"got {max_body_bytes} and {max_bytes_in_flight}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
         self.name = name
         self.routes = routes
         self.capacity = capacity
@@ -313,41 +451,60 @@ class JsonService:
         self.max_json_depth = max_json_depth
         self.body_timeout_s = body_timeout_s
         self._health = health
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._in_flight = 0
         self._bytes_in_flight = 0
-        self._busy = 0
+        self._requests_in_flight = 0
+        self._cut = 0  # requests still in flight when a drain timed out
         self._draining = False
         self._started = time.time()
         self._stats = {path: _RouteStats() for path in routes}
-        self._connections: set[BaseHTTPRequestHandler] = set()
-        self._contexts: set[RequestContext] = set()
-        self._watcher = _DisconnectWatcher(name)
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        # Request threads are daemons and are not joined at close: shutdown() waits for the requests
-        # themselves, for a bounded time, so a stuck request can never keep the process alive.
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
+        self._threads = _HandlerThreads(threads or min(capacity, DEFAULT_THREADS), name)
+        self._parsers = _HandlerThreads(PARSER_THREADS, f"{name}-parse")
+        self._socket = _listen(host, port)
+        self._address = self._socket.getsockname()[:2]
+        self._server = self._uvicorn(http)
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._httpd.server_address[:2]
+        host, port = self._address
         return str(host), int(port)
 
     @property
     def url(self) -> str:
         host, port = self.address
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
+    def _uvicorn(self, http: str) -> Any:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self._app(), lifespan="off", http=http_protocol(http), loop="asyncio", log_config=None,
+            log_level="error", access_log=False, timeout_keep_alive=IDLE_TIMEOUT_S, server_header=False,
+            date_header=False, timeout_graceful_shutdown=None)
+        return uvicorn.Server(config)
+
     def start(self) -> JsonService:
-        """Serve in a background thread (tests, embedding); returns self."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"{self.name}-http", daemon=True)
+        """Serve in a background thread (tests, embedding) once the server is up; returns self."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name}: already started")
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-http", daemon=True)
         self._thread.start()
+        while not self._server.started and self._thread.is_alive():
+            time.sleep(0.005)
+        if not self._server.started:
+            raise ServiceError(f"{self.name}: the HTTP server failed to start (see the log)")
         return self
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException:  # noqa: BLE001 - the thread's end is what start() and shutdown() watch
+            logger.exception("%s: the HTTP server failed", self.name)
 
     def serve(self, drain_timeout: float | None = 30.0) -> bool:
         """Serve in this thread until SIGTERM or SIGINT, then drain (see :meth:`shutdown`) and return
@@ -361,7 +518,7 @@ class JsonService:
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.start()
-            while not stop.wait(0.5):
+            while not stop.wait(0.5) and self._thread is not None and self._thread.is_alive():
                 pass
         finally:
             for sig, handler in previous.items():
@@ -373,32 +530,25 @@ class JsonService:
         flight, then cancel what is left and close the socket. Returns whether everything finished.
 
         Idle keep-alive connections are closed at once; a connection with a request in flight gets
-        its answer with ``Connection: close``. Cancelled handlers see ``ctx.abandoned()``.
+        its answer with ``Connection: close``. Cancelled handlers see ``ctx.abandoned()``; their
+        clients get ``503``.
         """
         with self._lock:
             self._draining = True
-            idle = [h for h in self._connections if not getattr(h, "busy", False)]
-        self._httpd.shutdown()
-        for handler in idle:
-            try:
-                handler.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        end = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            while self._busy and (end is None or time.monotonic() < end):
-                self._lock.wait(0.1 if end is None else max(0.0, min(0.1, end - time.monotonic())))
-            drained = self._busy == 0
-            left = list(self._contexts)
-        for ctx in left:
-            ctx.cancel()
-        if not drained:
-            logger.warning("%s: %d request(s) still in flight after %s s; abandoning them", self.name, len(left), timeout)
-        self._httpd.server_close()
-        self._watcher.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        return drained
+            if self._stopped:
+                return self._cut == 0
+            self._stopped = True
+        if self._thread is None:
+            self._socket.close()
+        else:
+            self._server.config.timeout_graceful_shutdown = timeout
+            self._server.should_exit = True
+            self._thread.join()
+        self._threads.close()
+        self._parsers.close()
+        if self._cut:
+            logger.warning("%s: %d request(s) still in flight after %s s; abandoned them", self.name, self._cut, timeout)
+        return self._cut == 0
 
     # -- accounting ---------------------------------------------------------------------------------
 
@@ -430,7 +580,7 @@ class JsonService:
             stats = self._stats[path]
             setattr(stats, outcome, getattr(stats, outcome) + 1)
             if latency is not None:
-                stats.latencies.append(latency)
+                stats.observe(latency)
 
     def retry_after(self, path: str | None) -> int:
         """Seconds a refused client should wait: the route's median latency (a typical request in
@@ -441,6 +591,11 @@ class JsonService:
             median = self._stats[path].percentile(0.5) if path in self._stats else None
         return int(min(MAX_RETRY_AFTER_S, max(1, math.ceil(median or 1))))
 
+    def _busy_refusal(self, path: str, reason: str) -> _Refusal:
+        seconds = self.retry_after(path)
+        return _Refusal(503 if self._draining else 429, f"{reason}: retry after {seconds} s",
+                        headers={"Retry-After": str(seconds)})
+
     def health(self) -> tuple[int, dict[str, Any]]:
         body = {"status": "draining" if self._draining else "ok", "service": self.name,
                 "uptime_s": round(time.time() - self._started, 1)}
@@ -449,196 +604,197 @@ class JsonService:
         return (503 if self._draining else 200), body
 
     def metrics(self) -> dict[str, Any]:
+        """The figures as JSON (``GET /metrics.json``): per route counts and p50/p99 ms, load in flight."""
         with self._lock:
             return {"service": self.name, "capacity": self.capacity, "in_flight": self._in_flight,
-                    "bytes_in_flight": self._bytes_in_flight, "max_bytes_in_flight": self.max_bytes_in_flight,
+                    "requests_in_flight": self._requests_in_flight, "bytes_in_flight": self._bytes_in_flight,
+                    "max_bytes_in_flight": self.max_bytes_in_flight,
                     "routes": {path: stats.summary() for path, stats in self._stats.items()}}
+
+    def metrics_text(self) -> str:
+        """The figures in the Prometheus text format (``GET /metrics``)."""
+        with self._lock:
+            gauges = {
+                "capacity": ("Work units admitted at once (429 beyond).", self.capacity),
+                "in_flight": ("Work units of the requests being handled.", self._in_flight),
+                "requests_in_flight": ("Requests between their headers and their answer.", self._requests_in_flight),
+                "body_bytes_in_flight": ("Body bytes reserved by requests in flight.", self._bytes_in_flight),
+                "max_body_bytes_in_flight": ("Body bytes reserved at once (429 beyond).", self.max_bytes_in_flight),
+                "draining": ("1 while the service drains before stopping.", int(self._draining)),
+                "uptime_seconds": ("Seconds since the service was created.", round(time.time() - self._started, 3)),
+            }
+            routes = {path: _RouteStats(stats.requests, stats.errors, stats.rejected, stats.abandoned,
+                                        deque(), list(stats.buckets), stats.latency_sum)
+                      for path, stats in self._stats.items()}
+        return prometheus_text(self.name, gauges, routes)
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        service = self
+    def _app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.routing import Route as StarletteRoute
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = f"rltrain-{service.name}"
-            timeout = IDLE_TIMEOUT_S  # an idle keep-alive connection is closed after this
-            busy = False
+        routes = [StarletteRoute("/health", self._get_health, methods=["GET"]),
+                  StarletteRoute("/metrics", self._get_metrics, methods=["GET"]),
+                  StarletteRoute("/metrics.json", self._get_metrics_json, methods=["GET"])]
+        routes += [StarletteRoute(path, self._post_endpoint(path, route), methods=["POST"])
+                   for path, route in self.routes.items()]
+        return Starlette(routes=routes, exception_handlers={404: self._not_found, 405: self._not_allowed})
 
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in two writes: without this, Nagle's algorithm holds the
-                # body until the client's delayed ACK (~40 ms per request on keep-alive connections).
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                with service._lock:
-                    service._connections.add(self)
+    @staticmethod
+    def _respond(answer: _Answer) -> Any:
+        from starlette.responses import Response
 
-            def finish(self) -> None:
-                with service._lock:
-                    service._connections.discard(self)
-                super().finish()
+        return Response(answer.body, answer.status, answer.headers, media_type="application/json")
 
-            def handle_one_request(self) -> None:
+    async def _get_health(self, request: Any) -> Any:
+        return self._respond(_Answer.of(*self.health()))
+
+    async def _get_metrics(self, request: Any) -> Any:
+        from starlette.responses import Response
+
+        return Response(self.metrics_text(), 200, media_type=PROMETHEUS_CONTENT_TYPE)
+
+    async def _get_metrics_json(self, request: Any) -> Any:
+        return self._respond(_Answer.of(200, self.metrics()))
+
+    async def _not_found(self, request: Any, exc: Exception) -> Any:
+        return self._respond(_Answer.of(404, {"error": f"no route {request.method} {request.url.path}; POST routes: "
+                                                       f"{sorted(self.routes)}; GET /health, /metrics, /metrics.json"}))
+
+    async def _not_allowed(self, request: Any, exc: Exception) -> Any:
+        allowed = getattr(exc, "headers", None) or {}
+        return self._respond(_Answer.of(405, {"error": f"{request.method} is not allowed on {request.url.path}"},
+                                        dict(allowed)))
+
+    def _post_endpoint(self, path: str, route: Route) -> Callable[[Any], Any]:
+        async def endpoint(request: Any) -> Any:
+            return self._respond(await self._post(path, route, request))
+
+        return endpoint
+
+    async def _post(self, path: str, route: Route, request: Any) -> _Answer:
+        """One POST: length checks, body admission, reading, parsing and work admission on the loop
+        (parsing a large body on a parser thread), the handler on a handler thread."""
+        with self._lock:
+            self._requests_in_flight += 1
+        ctx = RequestContext()
+        try:
+            length = parse_content_length(request.headers, self.max_body_bytes)
+            if not self._reserve_bytes(length):
+                self._record(path, "rejected")
+                raise self._busy_refusal(path, "busy: request bodies in flight")
+            try:
+                body = await self._read_body(request.receive, length)
+                payload, cost = await self._parsed(path, route, body, request.headers, ctx)
+                del body
+                if not self._admit(cost):
+                    self._record(path, "rejected")
+                    raise self._busy_refusal(path, "busy")
                 try:
-                    super().handle_one_request()
-                except (TimeoutError, ConnectionResetError, BrokenPipeError):
-                    self.close_connection = True
+                    work = self._threads.submit(self._handle, path, route, payload, ctx)
+                    del payload
+                    return await self._await_work(work, ctx, request.receive if route.context else None)
                 finally:
-                    # Idle from here on, atomically with the drain check: a shutdown either saw this
-                    # connection idle (and closes it) or set draining first (and this stops reading).
-                    with service._lock:
-                        if self.busy:
-                            service._busy -= 1
-                            service._lock.notify_all()
-                        self.busy = False
-                        if service._draining:
-                            self.close_connection = True
+                    self._release(cost)
+            finally:
+                self._release_bytes(length)
+        except _Refusal as refusal:
+            return _Answer.refusal(refusal)
+        except _Unanswerable:
+            return _Answer(400, b"", {"Connection": "close"})  # the client is gone: nobody reads this
+        except asyncio.CancelledError:  # the drain timed out with this request in flight
+            ctx.cancel()
+            with self._lock:
+                self._cut += 1
+            self._record(path, "abandoned")
+            return _Answer.of(503, {"error": "abandoned: the server is stopping"},
+                              {"Retry-After": str(DRAIN_RETRY_AFTER_S), "Connection": "close"})
+        finally:
+            with self._lock:
+                self._requests_in_flight -= 1
 
-            def log_message(self, format: str, *args: object) -> None:
-                logger.debug("%s: " + format, service.name, *args)
+    async def _parsed(self, path: str, route: Route, body: bytearray, headers: Any,
+                      ctx: RequestContext) -> tuple[Any, int]:
+        """The payload and its cost; a small body is parsed on the loop (faster than a thread hop), a
+        large one on a parser thread so that other connections are not held up meanwhile."""
+        if len(body) <= INLINE_PARSE_BYTES:
+            return self._parse(path, route, body, headers, ctx)
+        return await asyncio.wrap_future(self._parsers.submit(self._parse, path, route, body, headers, ctx))
 
-            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(body).encode()
-                if service._draining:
-                    self.close_connection = True
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    if self.close_connection:
-                        self.send_header("Connection", "close")
-                    for key, value in (headers or {}).items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                    self.close_connection = True  # the client went away; nothing to answer
+    async def _read_body(self, receive: Callable[[], Any], length: int) -> bytearray:
+        """Exactly ``length`` bytes as they arrive, within the body timeout (else ``408``);
+        :class:`_Unanswerable` when the client leaves first."""
+        body = bytearray()
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Unanswerable("the client left before sending its body")
+                    body += message.get("body", b"")
+                    if len(body) > length:  # the parser frames the body by its length: never expected
+                        raise _Refusal(400, f"body longer than its Content-Length of {length} bytes", close=True)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise _Refusal(408, f"body not received within {self.body_timeout_s:g} s", close=True) from None
+        if len(body) < length:
+            raise _Unanswerable("body cut short")
+        return body
 
-            def _refuse(self, refusal: _Refusal) -> None:
-                if refusal.close:
-                    self.close_connection = True
-                self._send(refusal.status, {"error": refusal.message}, refusal.headers)
+    async def _await_work(self, work: Future, ctx: RequestContext, receive: Callable[[], Any] | None) -> _Answer:
+        """The handler thread's answer; with ``receive``, a disconnect meanwhile cancels ``ctx``."""
+        if receive is None:
+            return await asyncio.wrap_future(work)
+        watcher = asyncio.ensure_future(self._cancel_on_disconnect(receive, ctx))
+        try:
+            return await asyncio.wrap_future(work)
+        finally:
+            watcher.cancel()
 
-            def _busy_answer(self, path: str | None, reason: str) -> _Refusal:
-                seconds = service.retry_after(path)
-                return _Refusal(503 if service._draining else 429, f"{reason}: retry after {seconds} s",
-                                headers={"Retry-After": str(seconds)})
+    @staticmethod
+    async def _cancel_on_disconnect(receive: Callable[[], Any], ctx: RequestContext) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        ctx.cancel()
 
-            def do_GET(self) -> None:
-                if self.path == "/health":
-                    self._send(*service.health())
-                elif self.path == "/metrics":
-                    self._send(200, service.metrics())
-                else:
-                    self._send(404, {"error": f"no route GET {self.path}; try /health or /metrics"})
+    # -- on a parser or handler thread ------------------------------------------------------------------------
 
-            def do_POST(self) -> None:
-                with service._lock:  # cleared in handle_one_request, under the lock, once the answer is out
-                    self.busy = True
-                    service._busy += 1
-                try:
-                    self._post()
-                except _Refusal as refusal:
-                    self._refuse(refusal)
-                except _Unanswerable:
-                    self.close_connection = True
+    def _parse(self, path: str, route: Route, body: bytearray, headers: Any, ctx: RequestContext) -> tuple[Any, int]:
+        """The payload and its cost (at least 1); a ``400`` :class:`_Refusal` (counted as an error) for a bad
+        ``X-Request-Timeout``, invalid JSON, or a payload the route's ``cost`` cannot read."""
+        try:
+            ctx.deadline = parse_deadline(headers)
+            payload = parse_json(body, self.max_json_depth)
+            return payload, max(1, int(route.cost(payload)))
+        except _Refusal:
+            self._record(path, "errors")
+            raise
+        except BadRequest as exc:
+            self._record(path, "errors")
+            raise _Refusal(exc.status, str(exc)) from None
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            self._record(path, "errors")
+            raise _Refusal(400, f"invalid request: {exc}") from None
 
-            # -- reading ----------------------------------------------------------------------------
-
-            def _read_body(self, length: int) -> bytes:
-                """Exactly ``length`` bytes in chunks, within the body timeout; else :class:`_Unanswerable`."""
-                chunks, got = [], 0
-                end = time.monotonic() + service.body_timeout_s
-                try:
-                    while got < length:
-                        left = end - time.monotonic()
-                        if left <= 0:
-                            raise _Unanswerable("body too slow")
-                        self.connection.settimeout(left)
-                        chunk = self.rfile.read1(min(_CHUNK, length - got))
-                        if not chunk:
-                            raise _Unanswerable("body cut short")
-                        chunks.append(chunk)
-                        got += len(chunk)
-                except OSError as exc:  # timed out, reset
-                    raise _Unanswerable(str(exc)) from None
-                finally:
-                    self.connection.settimeout(self.timeout)
-                return b"".join(chunks)
-
-            def _discard_body(self, length: int) -> None:
-                """Read and drop a body we will not handle, so the connection stays usable."""
-                left = length
-                while left > 0:
-                    chunk = self._read_body(min(_CHUNK, left))
-                    left -= len(chunk)
-
-            # -- the request ------------------------------------------------------------------------
-
-            def _post(self) -> None:
-                length = parse_content_length(self.headers, service.max_body_bytes)
-                route = service.routes.get(self.path)
-                if route is None:
-                    self._discard_body(length)
-                    raise _Refusal(404, f"no route POST {self.path}; routes: {sorted(service.routes)}")
-                if not service._reserve_bytes(length):
-                    self._discard_body(length)
-                    service._record(self.path, "rejected")
-                    raise self._busy_answer(self.path, "busy: request bodies in flight")
-                try:
-                    self._admitted_body(route, length)
-                finally:
-                    service._release_bytes(length)
-
-            def _admitted_body(self, route: Route, length: int) -> None:
-                raw = self._read_body(length)
-                try:
-                    deadline = parse_deadline(self.headers)
-                    payload = parse_json(raw, service.max_json_depth)
-                    del raw
-                    cost = max(1, int(route.cost(payload)))
-                except BadRequest as exc:
-                    service._record(self.path, "errors")
-                    raise _Refusal(exc.status, str(exc)) from None
-                except (ValueError, TypeError, AttributeError, KeyError) as exc:
-                    service._record(self.path, "errors")
-                    raise _Refusal(400, f"invalid request: {exc}") from None
-                if not service._admit(cost):
-                    service._record(self.path, "rejected")
-                    raise self._busy_answer(self.path, "busy")
-                try:
-                    self._handle(route, payload, RequestContext(deadline=deadline))
-                finally:
-                    service._release(cost)
-
-            def _handle(self, route: Route, payload: Any, ctx: RequestContext) -> None:
-                start = time.monotonic()
-                with service._lock:
-                    service._contexts.add(ctx)
-                service._watcher.watch(self.connection, ctx.cancelled)
-                try:
-                    answer = route.handler(payload, ctx) if route.context else route.handler(payload)
-                except BadRequest as exc:
-                    service._record(self.path, "errors")
-                    self._send(exc.status, {"error": str(exc)})
-                    return
-                except Abandoned as exc:
-                    service._record(self.path, "abandoned")
-                    self._send(504 if not ctx.cancelled.is_set() else 503, {"error": f"abandoned: {exc}"})
-                    return
-                except Exception as exc:  # a server bug: report it, keep serving
-                    logger.exception("%s: %s failed", service.name, self.path)
-                    service._record(self.path, "errors")
-                    self._send(500, {"error": f"{type(exc).__name__}: {exc}"})
-                    return
-                finally:
-                    service._watcher.unwatch(self.connection)
-                    with service._lock:
-                        service._contexts.discard(ctx)
-                service._record(self.path, "requests", time.monotonic() - start)
-                self._send(200, answer)
-
-        return Handler
+    def _handle(self, path: str, route: Route, payload: Any, ctx: RequestContext) -> _Answer:
+        start = time.monotonic()
+        try:
+            answer = route.handler(payload, ctx) if route.context else route.handler(payload)
+            encoded = _Answer.of(200, answer)
+        except BadRequest as exc:
+            self._record(path, "errors")
+            return _Answer.of(exc.status, {"error": str(exc)})
+        except Abandoned as exc:
+            self._record(path, "abandoned")
+            return _Answer.of(504 if not ctx.cancelled.is_set() else 503, {"error": f"abandoned: {exc}"})
+        except Exception as exc:  # a server bug: report it, keep serving
+            logger.exception("%s: %s failed", self.name, path)
+            self._record(path, "errors")
+            return _Answer.of(500, {"error": f"{type(exc).__name__}: {exc}"})
+        self._record(path, "requests", time.monotonic() - start)
+        return encoded
 
 
 # ==================================================================================================

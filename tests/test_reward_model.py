@@ -8,8 +8,8 @@ import threading
 import pytest
 
 import verifiers
-from rltrain.config import TinyModelConfig, recipe_from_dict
-from rltrain.tiny import build_reward_model, build_tokenizer
+from rltrain.recipe import TinyModelConfig, recipe_from_dict
+from rltrain.models.tiny import build_reward_model, build_tokenizer
 from verifiers import VerifierError
 from verifiers.reward_model import RewardModel, load_reward_model, normalize
 
@@ -108,7 +108,7 @@ def test_a_format_failure_zeroes_the_gated_reward_and_is_logged(rm_dir):
 
 @pytest.fixture(scope="module")
 def server(rm):
-    from verifiers.reward_model_server import build_service
+    from verifiers.reward_model.server import build_service
 
     service, batcher = build_service(rm, port=0, max_batch=8, max_wait_ms=20, model_path="tiny-rm")
     service.start()
@@ -118,7 +118,7 @@ def server(rm):
 
 
 def test_server_scores_concurrent_clients_like_in_process(rm, server):
-    from verifiers.reward_model_client import RewardModelClient
+    from verifiers.reward_model.client import RewardModelClient
 
     service, batcher = server
     expected = {i: rm.score(_pairs(5 + i)) for i in range(6)}
@@ -149,7 +149,7 @@ def test_server_scores_concurrent_clients_like_in_process(rm, server):
 
 
 def test_server_survives_a_client_that_disconnects(rm, server):
-    from verifiers.reward_model_client import RewardModelClient
+    from verifiers.reward_model.client import RewardModelClient
 
     service, _ = server
     body = json.dumps({"pairs": [{"messages": PROMPT, "response": r} for _, r in _pairs(8)]}).encode()
@@ -182,7 +182,7 @@ def test_cli_serves_until_sigterm(rm_dir):
     import sys
     import time
 
-    from verifiers.reward_model_client import RewardModelClient
+    from verifiers.reward_model.client import RewardModelClient
 
     proc = subprocess.Popen([sys.executable, "-m", "rltrain", "rm", "serve", rm_dir, "--port", "0"],
                             stderr=subprocess.PIPE, text=True)

@@ -55,7 +55,7 @@ def test_many_concurrent_clients_get_correct_answers_despite_429(server):
 
     results = asyncio.run(many())
     assert all(r.all_passed for r in results)
-    metrics = JsonClient(service.url).get("/metrics")
+    metrics = JsonClient(service.url).get("/metrics.json")
     assert metrics["routes"]["/judge"]["rejected"] > 0, "capacity 4 with 16 clients must push back"
     assert metrics["in_flight"] == 0
 

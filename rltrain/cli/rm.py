@@ -20,7 +20,7 @@ def cmd_rm_serve(args: argparse.Namespace) -> int:
 
     from verifiers.errors import VerifierError
     from verifiers.reward_model import load_reward_model
-    from verifiers.reward_model_server import build_service
+    from verifiers.reward_model.server import build_service
 
     console = Console(stderr=True)
     try:
@@ -47,7 +47,7 @@ def cmd_rm_serve(args: argparse.Namespace) -> int:
 
 def add_rm_parser(sub: Any) -> None:
     """Register ``rltrain rm``."""
-    from verifiers.reward_model_server import ServerCaps
+    from verifiers.reward_model.server import ServerCaps
 
     p = sub.add_parser("rm", help="reward model tools", description="Reward model tools.")
     rm_sub = p.add_subparsers(dest="rm_command", required=True, metavar="RM_COMMAND")

@@ -28,7 +28,7 @@ change that: its ``/pooling`` answer on 0.10 is the encode pooler's output, ever
 not the score (refused here with a pointer to ``classify``). ``pooling`` is for the token reward models.
 
 **Rendering.** vLLM applies no chat template to an ``input`` string, so the pairs are rendered here with
-the reward model's own template by the same code as in-process (:func:`verifiers.reward_model.render`,
+the reward model's own template by the same code as in-process (:func:`verifiers.reward_model.rendering.render`,
 reasoning stripped unless ``thinking: keep``), with the tokenizer of ``tokenizer`` (a local directory or
 hub id), else ``model_path``, else the server's model path. vLLM tokenizes ``input`` with
 ``add_special_tokens`` on: a BOS token the template writes itself (Llama 3's ``<|begin_of_text|>``) is
@@ -57,7 +57,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from verifiers.errors import VerifierError
-from verifiers.reward_model_client import score_in_chunks
+from verifiers.reward_model.client import score_in_chunks
+from verifiers.reward_model.rendering import Thinking, render
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class VLLMRewardClient:
     def __init__(self, url: str, *, endpoint: Endpoint = "classify", model: str | None = None,
                  tokenizer: str | None = None, label: int | str | None = None, timeout: float = 60.0,
                  retries: int = 3, batch_size: int = 32, concurrency: int = 4, max_length: int = 2048,
-                 thinking: Literal["strip", "keep"] = "strip", trust_remote_code: bool = False):
+                 thinking: Thinking = "strip", trust_remote_code: bool = False):
         from sandbox.service import JsonClient
 
         if not url.startswith(("http://", "https://")):
@@ -193,8 +194,6 @@ class VLLMRewardClient:
 
     def render(self, messages: Any, response: str) -> str:
         """The text sent for one pair: rendered as in-process, minus a BOS the server adds back."""
-        from verifiers.reward_model import render
-
         self._setup()
         text = render(self._tokenizer, messages, response, thinking=self.thinking)
         sent = text[len(self._bos):] if self._bos and text.startswith(self._bos) else text

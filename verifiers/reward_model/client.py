@@ -13,16 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from verifiers.errors import VerifierError
-from verifiers.rules.check import strip_thinking
+from verifiers.reward_model.rendering import Thinking, plain, response_text
 
-__all__ = ["RewardModelClient"]
-
-
-def _plain(messages: Any) -> str:
-    if isinstance(messages, str):
-        return messages
-    return "\n".join(str(m.get("content", "")) for m in messages)
-
+__all__ = ["RewardModelClient", "score_in_chunks"]
 
 
 def score_in_chunks(items: Sequence[Any], score_chunk: Callable[[Sequence[Any]], list[float]], *,
@@ -34,6 +27,7 @@ def score_in_chunks(items: Sequence[Any], score_chunk: Callable[[Sequence[Any]],
     with ThreadPoolExecutor(min(concurrency, len(chunks))) as pool:
         return [score for part in pool.map(score_chunk, chunks) for score in part]
 
+
 class RewardModelClient:
     """``score(pairs) -> list[float]`` against a server.
 
@@ -42,7 +36,7 @@ class RewardModelClient:
     """
 
     def __init__(self, url: str, *, timeout: float = 60.0, retries: int = 3, batch_size: int = 32,
-                 concurrency: int = 4, thinking: Literal["strip", "keep"] = "strip",
+                 concurrency: int = 4, thinking: Thinking = "strip",
                  api: Literal["rltrain", "openrlhf"] = "rltrain"):
         from sandbox.service import JsonClient
 
@@ -62,7 +56,7 @@ class RewardModelClient:
 
     def _chunk(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
         if self.api == "openrlhf":
-            answer = self._http.post("/get_reward", {"query": [_plain(m) + r for m, r in pairs]})
+            answer = self._http.post("/get_reward", {"query": [plain(m) + r for m, r in pairs]})
             values = answer.get("rewards")
         else:
             answer = self._http.post("/score", {"pairs": [{"messages": m, "response": r} for m, r in pairs]})
@@ -73,7 +67,7 @@ class RewardModelClient:
 
     def score(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
         """Raw scores of (messages, response) pairs, in order."""
-        prepared = [(m, strip_thinking(r) if self.thinking == "strip" else r) for m, r in pairs]
+        prepared = [(m, response_text(r, self.thinking)) for m, r in pairs]
         return score_in_chunks(prepared, self._chunk, batch_size=self.batch_size, concurrency=self.concurrency)
 
     def close(self) -> None:

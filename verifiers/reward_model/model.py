@@ -18,49 +18,21 @@ length, and scored by the logit the model reads at the last token.
   fewer batches runs padding passes), and the reward is marked ``collective`` so the guard calls it in
   the trainer's thread, without a deadline that could let one rank leave a collective early.
 
-``score(pairs) -> list[float]`` is the in-code interface. The ``reward_model`` reward wraps it for
-recipes, in-process, against a remote server (``mode: remote``, see :mod:`verifiers.reward_model_client`)
-or against vLLM's ``/classify``/``/pooling`` (``mode: vllm``, see :mod:`verifiers.reward_model_vllm`).
-The model is loaded on the first call, not when the recipe is validated.
+``score(pairs) -> list[float]`` is the in-code interface; the ``reward_model`` reward (:mod:`.reward`)
+wraps it for recipes. A checkpoint without a trained score head is refused when it loads.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from verifiers.completions import completion_text
 from verifiers.errors import VerifierError
-from verifiers.registry import RewardFn, register_reward
-from verifiers.rules.check import strip_thinking
+from verifiers.reward_model.rendering import Pair, Thinking, render
 
-__all__ = ["Pair", "RewardModel", "load_reward_model", "normalize", "render"]
-
-Messages = list[dict[str, Any]]
-Pair = tuple[Messages, str]
-"""A conversation (chat messages, or a plain prompt string) and the response to score."""
-
-Normalization = Literal["raw", "sigmoid", "group"]
-
-
-def _messages(prompt: Any) -> Messages:
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    if isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
-        return [dict(m) for m in prompt]
-    raise VerifierError(f"prompt must be a string or a list of chat messages, got {type(prompt).__name__}")
-
-
-def render(tokenizer, messages: Any, response: str, *, thinking: Literal["strip", "keep"] = "strip") -> str:
-    """The text the reward model reads: the conversation and the response in the model's chat template."""
-    answer = strip_thinking(response) if thinking == "strip" else response
-    conversation = _messages(messages) + [{"role": "assistant", "content": answer}]
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(conversation, tokenize=False)
-    return "\n".join(m["content"] for m in conversation)  # a plain classifier without a template
+__all__ = ["RewardModel", "load_reward_model", "zero3_active"]
 
 
 class RewardModel:
@@ -74,7 +46,7 @@ class RewardModel:
         batch_size: int = 8,
         max_length: int = 2048,
         truncation: Literal["left", "right"] = "left",
-        thinking: Literal["strip", "keep"] = "strip",
+        thinking: Thinking = "strip",
         collective: bool = False,
     ):
         if batch_size < 1 or max_length < 8:
@@ -151,7 +123,7 @@ def load_reward_model(
     batch_size: int = 8,
     max_length: int = 2048,
     truncation: Literal["left", "right"] = "left",
-    thinking: Literal["strip", "keep"] = "strip",
+    thinking: Thinking = "strip",
     trust_remote_code: bool = False,
 ) -> RewardModel:
     """Load a sequence-classification reward model from a directory (or the local hub cache); cached."""
@@ -240,109 +212,3 @@ def _drop_auto(node: Any) -> Any:
 
 def _looks_like_hub_id(name: str) -> bool:
     return name.count("/") == 1 and not name.endswith("/")
-
-
-def normalize(scores: Sequence[float], method: Normalization, prompts: Sequence[Any] | None = None) -> list[float]:
-    """Apply a normalisation to raw scores.
-
-    ``group`` standardises within each run of consecutive completions of the same prompt (TRL lays a
-    prompt's generations out next to each other); a group of one, or of equal scores, gives 0.0.
-    """
-    if method == "raw":
-        return [float(s) for s in scores]
-    if method == "sigmoid":
-        return [1.0 / (1.0 + math.exp(-s)) if s >= -700 else 0.0 for s in scores]
-    if prompts is None or len(prompts) != len(scores):
-        raise VerifierError("group normalisation needs the prompt of every score")
-    out: list[float] = []
-    start = 0
-    while start < len(scores):
-        end = start + 1
-        while end < len(scores) and prompts[end] == prompts[start]:
-            end += 1
-        group = scores[start:end]
-        mean = sum(group) / len(group)
-        std = (sum((s - mean) ** 2 for s in group) / len(group)) ** 0.5
-        out.extend((s - mean) / std if std > 1e-8 else 0.0 for s in group)
-        start = end
-    return out
-
-
-@register_reward("reward_model", description="a sequence-classification reward model's score (in-process, served by "
-                 "rltrain rm serve / OpenRLHF, or by vLLM's /classify or /pooling)")
-def build_reward_model(
-    *,
-    model_path: str | None = None,
-    mode: Literal["in_process", "remote", "vllm"] = "in_process",
-    url: str | None = None,
-    normalization: Normalization = "raw",
-    batch_size: int = 8,
-    max_length: int = 2048,
-    truncation: Literal["left", "right"] = "left",
-    thinking: Literal["strip", "keep"] = "strip",
-    timeout: float = 60.0,
-    retries: int = 3,
-    api: Literal["rltrain", "openrlhf"] = "rltrain",
-    vllm_endpoint: Literal["classify", "pooling"] = "classify",
-    model: str | None = None,
-    tokenizer: str | None = None,
-    label: int | str | None = None,
-    trust_remote_code: bool = False,
-) -> RewardFn:
-    """``model_path``: reward model directory (in_process). ``mode``: ``in_process`` loads the model in
-    the trainer; ``remote`` posts to ``url`` (an ``rltrain rm serve`` server or any OpenRLHF-style
-    ``/get_reward`` endpoint); ``vllm`` posts to a ``vllm serve`` server at ``url`` (see
-    :mod:`verifiers.reward_model_vllm`). ``normalization``: ``raw``, ``sigmoid`` or ``group`` (z-score per
-    prompt). ``batch_size``/``max_length``/``truncation``/``thinking``: see :class:`RewardModel` (for
-    ``vllm``, ``batch_size`` texts per request and ``max_length`` as vLLM's ``truncate_prompt_tokens``,
-    which keeps the end). ``timeout``/``retries``: per request, remote and vllm modes. ``api``: remote
-    request shape, ``rltrain`` (``/score``) or ``openrlhf`` (``/get_reward``). vllm mode:
-    ``vllm_endpoint`` ``classify`` (sequence-classification reward models) or ``pooling`` (token reward
-    models); ``model``: the served model name (default: the only one ``/v1/models`` lists); ``tokenizer``:
-    where the chat template comes from (default ``model_path``, else the server's model path); ``label``:
-    for a classifier with several classes, the class whose probability is the score.
-    ``trust_remote_code``: for loading the model (in_process) or tokenizer (vllm)."""
-    if mode == "in_process" and not model_path:
-        raise VerifierError("reward_model: mode in_process needs params.model_path (a reward model directory)")
-    if mode in ("remote", "vllm") and not url:
-        example = "http://rm-node:8000" if mode == "vllm" else "http://rm-node:8081"
-        raise VerifierError(f"reward_model: mode {mode} needs params.url, e.g. {example}")
-    if mode == "vllm" and truncation != "left":
-        raise VerifierError("reward_model: mode vllm truncates from the left only (vLLM's truncate_prompt_tokens keeps "
-                            "the last tokens); drop params.truncation")
-    if label is not None and (mode != "vllm" or vllm_endpoint != "classify"):
-        raise VerifierError("reward_model: params.label is for mode vllm with vllm_endpoint: classify")
-
-    if mode == "remote":
-        from verifiers.reward_model_client import RewardModelClient
-
-        client = RewardModelClient(url, timeout=timeout, retries=retries, batch_size=batch_size, thinking=thinking,
-                                   api=api)
-        scorer = client.score
-    elif mode == "vllm":
-        from verifiers.reward_model_vllm import VLLMRewardClient
-
-        scorer = VLLMRewardClient(url, endpoint=vllm_endpoint, model=model, tokenizer=tokenizer or model_path,
-                                  label=label, timeout=timeout, retries=retries, batch_size=batch_size,
-                                  max_length=max_length, thinking=thinking,
-                                  trust_remote_code=trust_remote_code).score
-    else:
-        def scorer(pairs: Sequence[Pair]) -> list[float]:
-            loaded = load_reward_model(model_path, batch_size=batch_size, max_length=max_length,
-                                       truncation=truncation, thinking=thinking, trust_remote_code=trust_remote_code)
-            return loaded.score(pairs)
-
-    remote = scorer.__self__ if mode == "remote" else None  # the RewardModelClient: it counts busy waits
-
-    def reward_model(prompts: list, completions: list, **columns: Any) -> list[float | None]:
-        pairs = [(p, completion_text(c)) for p, c in zip(prompts, completions)]
-        waits_before = remote.busy_waits if remote is not None else 0
-        scores = list(normalize(scorer(pairs), normalization, prompts))
-        log_metric = columns.get("log_metric")
-        if remote is not None and callable(log_metric):  # how often a busy server made this batch wait
-            log_metric("verifiers/reward_model/busy_waits", remote.busy_waits - waits_before)
-        return scores
-
-    # In a ZeRO-3 rank the in-process model is sharded: every rank must call it, in the trainer's thread.
-    reward_model.collective = mode == "in_process" and zero3_active()  # type: ignore[attr-defined]
-    return reward_model

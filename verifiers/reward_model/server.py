@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifiers.errors import VerifierError
-from verifiers.reward_model import RewardModel
+from verifiers.reward_model.model import RewardModel
 
 logger = logging.getLogger(__name__)
 
