@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.learning_checks import CPU_TUNED
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +51,7 @@ def test_every_stage_leaves_metrics_and_a_summary(smoke_run):
     assert "rewards/math_accuracy/mean" in grpo_log and "rewards/math_accuracy/masked" in grpo_log
 
 
+@CPU_TUNED
 def test_stage_one_raises_held_out_accuracy(smoke_run):
     out, _ = smoke_run
     summary = json.loads((out / "stage1_math" / "summary.json").read_text())
@@ -57,6 +60,7 @@ def test_stage_one_raises_held_out_accuracy(smoke_run):
     assert after - before > margin, f"stage one accuracy {before:.3f} -> {after:.3f} (margin {margin:.3f})"
 
 
+@CPU_TUNED
 def test_stage_one_trains_code_through_the_sandbox(smoke_run):
     out, _ = smoke_run
     logs = [json.loads(line) for line in (out / "stage1_math" / "metrics.jsonl").read_text().splitlines()]
