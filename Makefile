@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine (see README):
 #   make smoke   set up, then run the embedded CPU smoke pipeline (tiny model, nothing downloaded)
 #   make test    set up, then run the whole test suite, slow end-to-end trainings included
+#   make lint    set up, then run the linter (CI runs it before the tests)
 # The virtual environment lives in .venv; torch is installed first as the pinned CPU build so that
 # no dependency resolution pulls a multi-GB CUDA wheel. Set TORCH_SPEC to use another build.
 
@@ -10,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 SMOKE_OUT ?= runs/smoke
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps smoke test test-fast clean
+.PHONY: setup system-deps smoke lint test test-fast clean
 
 # The code sandbox needs bubblewrap (and libseccomp2, g++, prlimit, present on Debian/Ubuntu images).
 system-deps:
@@ -30,6 +31,9 @@ setup: system-deps $(BIN)/rltrain
 
 smoke: setup
 	$(BIN)/rltrain pipeline recipes/smoke/pipeline.yaml --set output_dir=$(SMOKE_OUT)
+
+lint: setup
+	$(BIN)/ruff check .
 
 test: setup
 	$(BIN)/python -m pytest -ra --durations=15

@@ -35,8 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from verifiers.math import MathPolicy, MathVerdict, math_pool, verify, verify_batch
-from verifiers.math.batch import prepare
+from verifiers.math import MathPolicy, MathVerdict, math_pool, verify, verify_batch  # noqa: E402 - after the sys.path line
+from verifiers.math.batch import prepare  # noqa: E402 - after the sys.path line
 
 DEFAULT_CASES = ROOT / "tests" / "data" / "math_verifier_cases.jsonl"
 
@@ -103,7 +103,7 @@ def accuracy_table(cases: list[dict], ours: list[bool], theirs: list[bool]) -> l
 
 def disagreements(cases: list[dict], judged: list[bool], extracted: list[str | None] | None = None) -> list[str]:
     lines = []
-    for i, (case, got) in enumerate(zip(cases, judged)):
+    for i, (case, got) in enumerate(zip(cases, judged, strict=False)):
         if got != case["expected"]:
             found = f" extracted={extracted[i]!r}" if extracted else ""
             lines.append(f"  [{case['category']}] gold={case['gold']!r}{found} expected={case['expected']} got={got}")

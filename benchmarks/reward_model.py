@@ -12,7 +12,8 @@ Pairs scored per second for the same model and the same pairs, three ways:
   dynamic batcher merges their requests into forward passes of up to ``--max-batch`` texts.
 
 The model is the tiny Qwen2 reward model built locally (random weights; ``--model DIR`` to use a real
-one). Scores are checked to be the same in all three modes. Each mode is timed after one warm-up call; the best of ``--repeat`` runs is reported.
+one). Scores are checked to be the same in all three modes. Each mode is timed after one warm-up call;
+the best of ``--repeat`` runs is reported.
 
 How to run
 ----------
@@ -32,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 
 def _tiny_model(directory: str) -> str:
-    from rltrain.recipe import TinyModelConfig
     from rltrain.models.tiny import build_reward_model, build_tokenizer
+    from rltrain.recipe import TinyModelConfig
 
     tokenizer = build_tokenizer()
     model = build_reward_model(TinyModelConfig(), len(tokenizer), tokenizer.pad_token_id)
@@ -118,7 +119,7 @@ def main() -> None:
     merged = [0.0] * len(pairs)
     for i, shard in enumerate(results):
         merged[i :: args.clients] = shard
-    worst = max(max(abs(a - b) for a, b in zip(local, other)) for other in (one, merged))
+    worst = max(max(abs(a - b) for a, b in zip(local, other, strict=False)) for other in (one, merged))
     device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     print(f"reward model scoring, {args.pairs} pairs, batch {args.batch_size}, {device}, model {args.model or 'tiny'}")
     print(f"{'mode':24s} {'seconds':>8s} {'pairs/s':>9s} {'vs in-process':>14s}")

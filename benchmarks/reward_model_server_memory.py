@@ -41,8 +41,8 @@ TEXT_2KB = "reward " * 292
 
 
 def _tiny_model(directory: str) -> str:
-    from rltrain.recipe import TinyModelConfig
     from rltrain.models.tiny import build_reward_model, build_tokenizer
+    from rltrain.recipe import TinyModelConfig
 
     tokenizer = build_tokenizer()
     model = build_reward_model(TinyModelConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,

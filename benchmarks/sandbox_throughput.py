@@ -125,7 +125,8 @@ def main() -> int:
         for workers in sorted({1, args.workers}):
             rows.append((f"trivial, {workers} worker(s)", "bare subprocess", measure(bare_trivial, workers=workers, seconds=args.seconds)))
             rows.append((f"trivial, {workers} worker(s)", "sandbox", measure(sb_trivial, workers=workers, seconds=args.seconds)))
-        rows.append((f"10-test judge, {args.workers} workers", "bare subprocess", measure(bare_judge, workers=args.workers, seconds=args.seconds)))
+        judge_bare = measure(bare_judge, workers=args.workers, seconds=args.seconds)
+        rows.append((f"10-test judge, {args.workers} workers", "bare subprocess", judge_bare))
         rows.append((f"10-test judge, {args.workers} workers", "sandbox", measure(sb_judge, workers=args.workers, seconds=args.seconds)))
 
         service, app = build_service(sb, port=0, workers=args.workers)

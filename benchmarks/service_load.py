@@ -9,7 +9,8 @@ Requests per second and p50/p99 latency of keep-alive clients hammering, on loop
 * ``run``: the sandbox's ``POST /run`` of ``print(1)`` (``--run-clients`` clients, 2 sandbox workers),
   skipped when the machine cannot isolate programs (no bubblewrap).
 
-Each is measured, in ``--rounds`` alternating rounds (medians reported), for the current ``sandbox/service.py`` and for the one at ``--baseline-rev`` (default
+Each is measured, in ``--rounds`` alternating rounds (medians reported), for the current
+``sandbox/service.py`` and for the one at ``--baseline-rev`` (default
 ``c163dcf``, the standard library ``http.server`` kit), loaded from git into a temporary module. The
 clients run in a separate process (asyncio, raw sockets, one connection each, at most ``--seconds``
 seconds), so the server's interpreter is not shared with them. It prints one table and the ratios

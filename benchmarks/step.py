@@ -123,7 +123,7 @@ def run_once(args: argparse.Namespace, mode: str, sleep: float) -> dict[str, Any
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     kept = records[args.warmup:] or records
     seen = [0] + [r.get("num_tokens", 0) for r in records]  # cumulative prompt + completion tokens
-    tokens = [b - a for a, b in zip(seen, seen[1:])][args.warmup:]
+    tokens = [b - a for a, b in zip(seen, seen[1:], strict=False)][args.warmup:]
 
     def median(key: str) -> float | None:
         values = [r[key] for r in kept if key in r]
@@ -149,8 +149,8 @@ def run_once(args: argparse.Namespace, mode: str, sleep: float) -> dict[str, Any
 
 
 def _param_count(shape: str) -> dict[str, int]:
-    from rltrain.recipe import TinyModelConfig
     from rltrain.models.tiny import build_model, build_tokenizer
+    from rltrain.recipe import TinyModelConfig
 
     tokenizer = build_tokenizer()
     model = build_model(TinyModelConfig(**SHAPES[shape]), len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)

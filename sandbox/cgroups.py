@@ -220,7 +220,7 @@ class SlotPool:
             slots, self._slots = list(self._slots.values()), {}
         for slot in slots:
             slot.kill_strays()
-            for controller, path in slot.dirs.items():
+            for controller in slot.dirs:
                 try:
                     (self._parents[controller] / "tasks").write_text(str(slot.tid))
                 except OSError:

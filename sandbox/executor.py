@@ -32,7 +32,13 @@ from typing import Self
 from sandbox.cgroups import RunUsage, SlotPool, run_cgroup_base
 from sandbox.errors import SandboxError
 from sandbox.isolation import (
-    DEFAULT_RUN_AS, IsolationReport, RunIdentity, bwrap_argv, check_reachable, launch_identity, privilege_drop_argv,
+    DEFAULT_RUN_AS,
+    IsolationReport,
+    RunIdentity,
+    bwrap_argv,
+    check_reachable,
+    launch_identity,
+    privilege_drop_argv,
     require,
 )
 from sandbox.languages import Language, get_language

@@ -361,7 +361,7 @@ def prometheus_text(service: str, gauges: dict[str, tuple[str, float]],
     lines += [f"# HELP {name} Handler time of answered requests.", f"# TYPE {name} histogram"]
     for path, stats in routes.items():
         labels, cumulative = {**base, "route": path}, 0
-        for bound, count in zip((*LATENCY_BUCKETS, math.inf), stats.buckets):
+        for bound, count in zip((*LATENCY_BUCKETS, math.inf), stats.buckets, strict=False):
             cumulative += count
             lines.append(_sample(f"{name}_bucket", {**labels, "le": "+Inf" if bound == math.inf else f"{bound:g}"},
                                  cumulative))
@@ -503,7 +503,7 @@ class JsonService:
     def _run(self) -> None:
         try:
             self._server.run(sockets=[self._socket])
-        except BaseException:  # noqa: BLE001 - the thread's end is what start() and shutdown() watch
+        except BaseException:
             logger.exception("%s: the HTTP server failed", self.name)
 
     def serve(self, drain_timeout: float | None = 30.0) -> bool:

@@ -9,8 +9,8 @@ handler, no cleanup.
 import os
 import sys
 
-from rltrain.run.callbacks import CheckpointMarker
 from rltrain.cli import main
+from rltrain.run.callbacks import CheckpointMarker
 
 KILLED = 137
 

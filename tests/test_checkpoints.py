@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from rltrain.run.checkpoints import latest_checkpoint, mark_complete, resolve_resume
 from rltrain.errors import RecipeError
+from rltrain.run.checkpoints import latest_checkpoint, mark_complete, resolve_resume
 
 
 def make(out, step, complete=True):

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rltrain.recipe import load_recipe, parse_overrides
 from rltrain.errors import RecipeError
+from rltrain.recipe import load_recipe, parse_overrides
 
 SMOKE = Path(__file__).resolve().parents[1] / "recipes" / "smoke"
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from rltrain.recipe import QWQ_MATH_INSTRUCTION, recipe_from_dict
 from rltrain.data import load_splits
-from rltrain.errors import RecipeError
 from rltrain.data.synthetic.math import arithmetic
+from rltrain.errors import RecipeError
+from rltrain.recipe import QWQ_MATH_INSTRUCTION, recipe_from_dict
 
 
 def recipe(tmp_path, **data):

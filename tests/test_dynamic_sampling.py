@@ -361,7 +361,7 @@ def test_the_recipe_switch_composes_the_mixin():
 def build_mostly_constant():
     def test_mostly_constant(prompts, completions, answer, **kwargs):
         # odd answers: every completion scores 0 (a zero-spread group); even: longer scores higher
-        return [0.0 if int(a) % 2 else min(len(c[0]["content"]) / 64.0, 1.0) for c, a in zip(completions, answer)]
+        return [0.0 if int(a) % 2 else min(len(c[0]["content"]) / 64.0, 1.0) for c, a in zip(completions, answer, strict=False)]
 
     return test_mostly_constant
 

@@ -11,7 +11,7 @@ from rltrain.errors import RecipeError
 from rltrain.run.pipeline import load_pipeline, run_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-import recorder_reward  # noqa: E402,F401  (registers test_recorder)
+import recorder_reward  # noqa: F401  (registers test_recorder)
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
         "intermediate_size": 64}

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rltrain.run import distributed
 from rltrain.cli.app import _stoppable
-from rltrain.recipe import expand_env, load_recipe
-from rltrain.run.distributed import NodePlacement, launch_command, needs_launcher
 from rltrain.errors import RecipeError
+from rltrain.recipe import expand_env, load_recipe
+from rltrain.run import distributed
+from rltrain.run.distributed import NodePlacement, launch_command, needs_launcher
 from rltrain.run.pipeline import run_pipeline, stage_status
 from rltrain.run.stage import finished_training
 from rltrain.run.trainer import EXIT_INTERRUPTED, TrainResult, train_result_path

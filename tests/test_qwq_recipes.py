@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rltrain.recipe import load_recipe
 from rltrain.errors import RecipeError
+from rltrain.recipe import load_recipe
 from rltrain.run.pipeline import load_pipeline
 
 QWQ = Path(__file__).resolve().parents[1] / "recipes" / "qwq"

@@ -310,8 +310,8 @@ def test_launched_run_reports_data_errors_before_starting_ranks(tmp_path, monkey
 def test_hub_dataset_without_rows_is_named(tmp_path, no_model_loads):
     import datasets
 
-    from rltrain.recipe import recipe_from_dict
     from rltrain.data import prepare
+    from rltrain.recipe import recipe_from_dict
 
     recipe = recipe_from_dict({**base(tmp_path), "data": {"source": "org/dataset", "split": "test"}}, base_dir=tmp_path)
     with pytest.raises(RecipeError, match="data.source: org/dataset has no rows .split 'test'."):

@@ -21,7 +21,7 @@ from rltrain.recipe import recipe_from_dict
 from rltrain.run.trainer import EXIT_INTERRUPTED, train_process
 
 sys.path.insert(0, str(Path(__file__).parent))
-import recorder_reward  # noqa: E402,F401  (registers test_recorder)
+import recorder_reward  # noqa: F401  (registers test_recorder)
 
 pytestmark = pytest.mark.slow
 

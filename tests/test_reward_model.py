@@ -8,8 +8,8 @@ import threading
 import pytest
 
 import verifiers
-from rltrain.recipe import TinyModelConfig, recipe_from_dict
 from rltrain.models.tiny import build_reward_model, build_tokenizer
+from rltrain.recipe import TinyModelConfig, recipe_from_dict
 from verifiers import VerifierError
 from verifiers.reward_model import RewardModel, load_reward_model, normalize
 

@@ -219,8 +219,8 @@ def test_sigterm_stops_within_the_drain_timeout_even_with_work_in_flight(rm_dir)
 
 
 def test_rm_serve_refuses_a_checkpoint_without_a_trained_score_head(tmp_path):
-    from rltrain.recipe import TinyModelConfig
     from rltrain.models.tiny import build_model, build_tokenizer
+    from rltrain.recipe import TinyModelConfig
 
     tokenizer = build_tokenizer()
     policy = build_model(TinyModelConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,

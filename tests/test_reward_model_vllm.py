@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import verifiers
-from rltrain.recipe import TinyModelConfig
 from rltrain.models.tiny import CHAT_TEMPLATE, build_reward_model, build_tokenizer
+from rltrain.recipe import TinyModelConfig
 from verifiers import VerifierError
 from verifiers.reward_model import RewardModel, load_reward_model, normalize
 
@@ -83,7 +83,8 @@ class FakeVLLM:
 
     @property
     def url(self):
-        return "http://%s:%d" % self.httpd.server_address[:2]
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
 
     def close(self):
         self.httpd.shutdown()

@@ -28,8 +28,8 @@ def _free_port() -> int:
 
 
 def test_a_sharded_reward_model_scores_like_an_unsharded_one(tmp_path):
-    from rltrain.recipe import TinyModelConfig
     from rltrain.models.tiny import build_reward_model, build_tokenizer
+    from rltrain.recipe import TinyModelConfig
     from verifiers.reward_model import RewardModel
 
     tok = build_tokenizer()

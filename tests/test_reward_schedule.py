@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from rltrain.recipe import RolloutConfig, load_recipe, recipe_from_dict
 from rltrain.errors import RecipeError
+from rltrain.recipe import RolloutConfig, load_recipe, recipe_from_dict
 from rltrain.rollout.grpo import grpo_trainer_class
 from rltrain.rollout.reward_schedule import RewardSchedule, score_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import recorder_reward  # noqa: E402,F401  (registers test_recorder)
+import recorder_reward  # noqa: F401  (registers test_recorder)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -95,8 +95,8 @@ def test_a_collective_reward_runs_in_the_calling_thread_without_a_deadline():
 
 
 def test_an_in_process_reward_model_under_zero3_needs_sync_rewards():
-    from rltrain.recipe import recipe_from_dict
     from rltrain.errors import RecipeError
+    from rltrain.recipe import recipe_from_dict
 
     base = {"model": {"name_or_path": "tiny"}, "data": {"source": "synthetic:arithmetic"}, "output_dir": "/tmp/x",
             "rewards": [{"name": "think_format"}, {"name": "reward_model", "params": {"model_path": "/tmp/rm"}}],

@@ -467,7 +467,7 @@ def _descendant_running(name: bytes) -> int | None:
                 continue
             pid = int(entry.name)
             while pid > 1:
-                pid = int((Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
                 if pid == me:
                     return int(entry.name)
         except (OSError, ValueError, IndexError):

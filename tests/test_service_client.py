@@ -65,7 +65,7 @@ def test_busy_answers_are_waited_out_honouring_retry_after(scripted):
     server = scripted([(429, {"Retry-After": "1"}), (503, {"Retry-After": "1"}), (429, {"Retry-After": "1"})])
     client = JsonClient(server.url, timeout=30, retries=0)  # busy waits are not retries
     assert client.post("/x", {}) == {"ok": True}
-    gaps = [b[0] - a[0] for a, b in zip(server.seen, server.seen[1:])]
+    gaps = [b[0] - a[0] for a, b in zip(server.seen, server.seen[1:], strict=False)]
     assert len(gaps) == 3 and all(1.0 <= gap < 2.0 for gap in gaps), gaps
     assert client.busy_waits == 3 and client.busy_wait_s >= 3
     sent = [float(t) for _, t in server.seen]

@@ -129,6 +129,6 @@ def test_run_report_covers_every_stage(smoke_run):
     files = write_report(out)
     markdown = files.markdown.read_text()
     assert [line for line in markdown.splitlines() if line.startswith("## Stage ")] == [
-        f"## Stage {stage} ({kind})" for stage, kind in zip(STAGES, ["reward", "sft", "grpo", "grpo"])]
+        f"## Stage {stage} ({kind})" for stage, kind in zip(STAGES, ["reward", "sft", "grpo", "grpo"], strict=False)]
     assert files.html.is_file() and all(p.read_bytes()[:4] == b"\x89PNG" for p in files.plots)
     assert {"eval_accuracy.png", "stage1_math_rewards.png", "stage2_general_rewards.png"} <= {p.name for p in files.plots}

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rltrain.recipe import load_recipe
-from rltrain.errors import RecipeError
-from rltrain.run.pipeline import load_pipeline
-from rltrain.reporting.table import print_table
 from rltrain.data.synthetic.math import arithmetic, instructions, preferences
+from rltrain.errors import RecipeError
+from rltrain.recipe import load_recipe
+from rltrain.reporting.table import print_table
+from rltrain.run.pipeline import load_pipeline
 from verifiers.rules import check
 
 SMOKE = Path(__file__).resolve().parents[1] / "recipes" / "smoke"
@@ -23,7 +23,7 @@ def test_instruction_rows_keep_the_arithmetic_problems_and_are_verifiable():
     assert [r["answer"] for r in rows] == [r["answer"] for r in plain]
     tagged = [r for r in rows if r["instruction_id_list"]]
     assert 60 < len(tagged) < 140
-    assert all(r["problem"].endswith(p["problem"]) for r, p in zip(rows, plain))
+    assert all(r["problem"].endswith(p["problem"]) for r, p in zip(rows, plain, strict=False))
     followed = [check(r["solution"], r["instruction_id_list"], r["kwargs"])[0] for r in tagged]
     assert 0.3 < sum(followed) / len(followed) < 0.7  # follow_rate of the SFT targets
     every = instructions(size=50, seed=3, max_b=9, share=1.0, follow_rate=1.0)

@@ -2,8 +2,8 @@
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rltrain.recipe import TinyModelConfig
 from rltrain.models.tiny import write_tiny
+from rltrain.recipe import TinyModelConfig
 
 
 def test_tiny_model_round_trips_through_from_pretrained(tmp_path):

@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 
-from rltrain.recipe import ToolConfig
 from rltrain.models.tiny import build_tokenizer
+from rltrain.recipe import ToolConfig
 from rltrain.tools import build_toolset
 from rltrain.tools.loop import generate_with_tools
 from tests.sandbox_guard import guard, sandbox_available  # noqa: F401 - fixtures

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from rltrain.recipe import ToolConfig, recipe_from_dict
 from rltrain.errors import RecipeError
+from rltrain.recipe import ToolConfig, recipe_from_dict
 from rltrain.tools import ToolLedger, build_toolset, guarded_tool
 from rltrain.tools.metrics import batch_counters, batch_metrics, used_tool
 from rltrain.tools.runtime import check_arguments

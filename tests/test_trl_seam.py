@@ -227,7 +227,7 @@ def test_a_changed_trl_signature_is_reported_with_the_seam() -> None:
     # What an upgrade that adds a parameter to _generate would look like, fed to the same check.
     seam = declared("_generate")
 
-    def _generate(self, prompts, images):  # noqa: ANN001, ANN202 - a stand-in for the new TRL method
+    def _generate(self, prompts, images):
         return None
 
     (problem,) = parameter_problems(seam, _generate)
@@ -238,7 +238,7 @@ def test_a_changed_trl_signature_is_reported_with_the_seam() -> None:
     assert f"{where}:" in message and DECLARATION in message
     call = declared("_get_per_token_logps_and_entropies")
 
-    def renamed(self, model, input_ids, attention_mask, logits_to_keep, chunk_size=None):  # noqa: ANN001, ANN202
+    def renamed(self, model, input_ids, attention_mask, logits_to_keep, chunk_size=None):
         return None
 
     assert "expects them to start with" in parameter_problems(call, renamed)[0]
@@ -427,13 +427,13 @@ def test_calculate_rewards_builds_the_table_score_batch_builds() -> None:
     seam = declared("_calculate_rewards", "rltrain.rollout.reward_schedule.RewardSchedule")
     seen: list[dict] = []
 
-    def right(prompts, completions, completion_ids, **kwargs):  # noqa: ANN001, ANN202
+    def right(prompts, completions, completion_ids, **kwargs):
         seen.append({"completion_ids": completion_ids, **kwargs})
         kwargs["log_metric"]("right/calls", 1.0)
         kwargs["log_extra"]("why", ["a", "b", "c"])
         return [1.0 if c == kwargs["answer"][i] else 0.0 for i, c in enumerate(completions)]
 
-    def unsure(prompts, completions, **kwargs):  # noqa: ANN001, ANN202
+    def unsure(prompts, completions, **kwargs):
         return [None, 0.5, None]
 
     inputs = [{"prompt": p, "answer": a} for p, a in (("p1", "1"), ("p2", "2"), ("p3", "3"))]

@@ -36,7 +36,7 @@ def test_the_set_covers_every_category_with_positives_and_negatives(cases: list[
 
 def test_accuracy_on_the_labelled_set(cases: list[dict]) -> None:
     verdicts = verify_batch([(c["completion"], c["gold"]) for c in cases], timeout=10.0)
-    wrong = [(c, v) for c, v in zip(cases, verdicts) if v.correct != c["expected"]]
+    wrong = [(c, v) for c, v in zip(cases, verdicts, strict=False) if v.correct != c["expected"]]
     accuracy = 1 - len(wrong) / len(cases)
     listing = "\n".join(
         f"  [{c['category']}] gold={c['gold']!r} extracted={v.extracted!r} expected={c['expected']} got {v.reason!r}"

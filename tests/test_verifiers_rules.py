@@ -28,7 +28,7 @@ def test_labelled_set_covers_every_instruction_with_both_outcomes():
     assert len(CASES) >= 300
     outcomes = defaultdict(set)
     for case in CASES:
-        for iid, verdict in zip(case["instruction_id_list"], case["strict"]):
+        for iid, verdict in zip(case["instruction_id_list"], case["strict"], strict=False):
             outcomes[iid].add(verdict)
     assert {i: outcomes[i] for i in INSTRUCTION_IDS} == {i: {True, False} for i in INSTRUCTION_IDS}
 
@@ -49,7 +49,7 @@ def test_loose_is_never_stricter_than_strict():
     for case in CASES:
         strict = check(case["response"], case["instruction_id_list"], case["kwargs"])
         loose = check(case["response"], case["instruction_id_list"], case["kwargs"], strict=False)
-        assert all(lo or not st for st, lo in zip(strict, loose)), case
+        assert all(lo or not st for st, lo in zip(strict, loose, strict=False)), case
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from types import ModuleType
 from typing import Any, Literal
 
 __all__ = ["Outcome", "WorkerPool", "default_workers", "shared_pool"]

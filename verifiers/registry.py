@@ -80,7 +80,7 @@ def mark_collective(fn: RewardFn, collective: bool = True) -> RewardFn:
 
 def is_async_reward(fn: object) -> bool:
     """True for ``async def`` functions and for objects whose ``__call__`` is ``async def``."""
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004 - the method itself, not callable()
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def add_eval_parser(sub: Any) -> None:
     """Register ``rltrain eval``."""
-    p = sub.add_parser("eval", help="held-out accuracy with a recipe's rewards", description="Sample completions for held-out prompts and score them with the recipe's rewards; prints and writes JSON.")
+    p = sub.add_parser("eval", help="held-out accuracy with a recipe's rewards", 
+                       description="Sample completions for held-out prompts and score them with the recipe's rewards; "
+                                   "prints and writes JSON.")
     p.add_argument("target", metavar="RECIPE_OR_MODEL", help="recipe YAML file, or a model directory (then pass --recipe)")
     p.add_argument("--recipe", help="recipe giving data, rewards and eval settings when RECIPE_OR_MODEL is a model")
     p.add_argument("--model", help="model directory to evaluate instead of the recipe's model")

@@ -21,7 +21,9 @@ def cmd_init_tiny(args: argparse.Namespace) -> int:
 
 def add_models_parser(sub: Any) -> None:
     """Register ``rltrain init-tiny``."""
-    p = sub.add_parser("init-tiny", help="write a tiny Qwen2 model and tokenizer (no download)", description="Write a tiny randomly initialised Qwen2-architecture model and a local byte-level tokenizer with a chat template.")
+    p = sub.add_parser("init-tiny", help="write a tiny Qwen2 model and tokenizer (no download)", 
+                       description="Write a tiny randomly initialised Qwen2-architecture model and a local byte-level "
+                                   "tokenizer with a chat template.")
     p.add_argument("out_dir", help="directory to write")
     p.add_argument("--hidden-size", type=int, default=128, help="hidden size (default 128)")
     p.add_argument("--layers", type=int, default=4, help="transformer blocks (default 4)")

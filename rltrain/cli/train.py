@@ -66,9 +66,12 @@ def add_train_parsers(sub: Any) -> None:
     add_placement_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("pipeline", help="run stages in order", description="Run a pipeline's stages in order; a re-run skips finished stages and resumes an interrupted one.")
+    p = sub.add_parser("pipeline", help="run stages in order", 
+                       description="Run a pipeline's stages in order; a re-run skips finished stages and resumes an "
+                                   "interrupted one.")
     p.add_argument("pipeline", help="pipeline YAML file")
-    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help=SET_HELP + " (pipeline fields, e.g. output_dir=DIR)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help=SET_HELP + " (pipeline fields, e.g. output_dir=DIR)")
     p.add_argument("--only", metavar="STAGE", help="run just this stage (the stages before it must have finished)")
     add_placement_args(p)
     p.set_defaults(func=cmd_pipeline)

@@ -71,7 +71,7 @@ def json_line(value: Any) -> str:
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
     """Numbered non-blank lines of a JSONL file, or of stdin for ``-``."""
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
     with stream:
         for number, line in enumerate(stream, 1):
             if line.strip():
@@ -116,7 +116,7 @@ def cmd_verify_math(args: argparse.Namespace) -> int:
     if args.file is None:
         return 0 if verdicts[0].correct else 1
 
-    labelled = [(i, row["expected"], v) for i, (row, v) in enumerate(zip(rows, verdicts)) if "expected" in row]
+    labelled = [(i, row["expected"], v) for i, (row, v) in enumerate(zip(rows, verdicts, strict=False)) if "expected" in row]
     if not labelled:
         return 0
     wrong = [(i, expected, v) for i, expected, v in labelled if v.correct != expected]
@@ -172,7 +172,8 @@ def add_verify_parsers(sub: Any) -> None:
     p = sub.add_parser("rewards", help="list registered reward functions", description="List the reward functions recipes can name.")
     p.set_defaults(func=cmd_rewards)
 
-    p = sub.add_parser("verify", help="run a verifier on given completions", description="Run a verifier outside training: one case from flags, or many from a JSONL file.")
+    p = sub.add_parser("verify", help="run a verifier on given completions", 
+                       description="Run a verifier outside training: one case from flags, or many from a JSONL file.")
     verify_sub = p.add_subparsers(dest="verifier", required=True, metavar="VERIFIER")
     add_verify_math(verify_sub)
     add_verify_rules(verify_sub)

@@ -96,7 +96,7 @@ def evaluate(model, tokenizer, rows, recipe: Recipe, rewards: list, *, model_nam
     toolset = _toolset(recipe)
     completions = generate(model, tokenizer, list(rows["prompt"]), cfg, toolset, _tool_rounds(recipe))
     flat_prompts, flat_completions, columns = [], [], {c: [] for c in rows.column_names if c != "prompt"}
-    for row, samples in zip(rows, completions):
+    for row, samples in zip(rows, completions, strict=False):
         for sample in samples:
             flat_prompts.append(row["prompt"])
             flat_completions.append(sample if toolset else [{"role": "assistant", "content": sample}])
@@ -166,16 +166,16 @@ def evaluate_preferences(model, tokenizer, rows, recipe: Recipe, *, model_name: 
     started = time.monotonic()
     scorer = RewardModel(model, tokenizer, batch_size=cfg.batch_size)
     prompts = list(rows["prompt"])
-    chosen = scorer.score([(p, c[-1]["content"]) for p, c in zip(prompts, rows["chosen"])])
-    rejected = scorer.score([(p, r[-1]["content"]) for p, r in zip(prompts, rows["rejected"])])
-    wins = [float(c > r) for c, r in zip(chosen, rejected)]
+    chosen = scorer.score([(p, c[-1]["content"]) for p, c in zip(prompts, rows["chosen"], strict=False)])
+    rejected = scorer.score([(p, r[-1]["content"]) for p, r in zip(prompts, rows["rejected"], strict=False)])
+    wins = [float(c > r) for c, r in zip(chosen, rejected, strict=False)]
     return EvalResult(
         model=model_name,
         accuracy=_mean(wins),
         metric="pairwise_accuracy",
         num_prompts=len(rows),
         num_samples=1,
-        rewards={"margin": _mean([c - r for c, r in zip(chosen, rejected)])},
+        rewards={"margin": _mean([c - r for c, r in zip(chosen, rejected, strict=False)])},
         seconds=round(time.monotonic() - started, 2),
     )
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rltrain.recipe.schema import ModelConfig, Recipe
 from rltrain.errors import RecipeError
+from rltrain.recipe.schema import ModelConfig, Recipe
 
 
 def torch_dtype(cfg: ModelConfig):

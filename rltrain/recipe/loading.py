@@ -18,6 +18,7 @@ from rltrain.recipe.checks import ValidationContext, check_recipe
 from rltrain.recipe.env import expand_env
 from rltrain.recipe.schema import Recipe
 
+
 def parse_overrides(pairs: list[str]) -> list[tuple[list[str], Any]]:
     """Parse ``key.path=value`` strings; values are YAML (``3``, ``true``, ``[a, b]``, ``null``)."""
     parsed = []

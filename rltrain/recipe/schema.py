@@ -381,6 +381,6 @@ def _check_trl_options(options: dict[str, Any], stage: str) -> dict[str, Any]:
         except ValidationError as exc:
             expected = getattr(fields[key], "__name__", str(fields[key]))
             raise ValueError(f"'{key}' expects {expected}, got {value!r}: {exc.errors()[0]['msg']}") from None
-        except Exception:  # annotation pydantic cannot build a validator for; TRL checks it later
+        except Exception:  # noqa: BLE001 - annotation pydantic cannot build a validator for; TRL checks it later
             continue
     return checked

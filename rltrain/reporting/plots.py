@@ -46,8 +46,8 @@ def _plot_rewards(stage: StageRun, path: Path) -> Path | None:
         ax.plot(x, y, label=name, linewidth=1.2, **_marker(x))
     if total:
         ax.plot(steps, total, label="reward (total)", color="black", linewidth=2, **_marker(steps))
-        std = dict(zip(*stage.series("reward_std")))
-        band = [(x, y, std[x]) for x, y in zip(steps, total) if x in std]
+        std = dict(zip(*stage.series("reward_std"), strict=False))
+        band = [(x, y, std[x]) for x, y in zip(steps, total, strict=False) if x in std]
         if band:
             bx = [b[0] for b in band]
             ax.fill_between(bx, [y - s for _, y, s in band], [y + s for _, y, s in band], color="black",
@@ -67,7 +67,8 @@ def _plot_lengths(stage: StageRun, path: Path) -> Path | None:
     fig, axes = _figure(panels)
     if mean:
         ax = axes[0]
-        lows, highs = dict(zip(*stage.series("completions/min_length"))), dict(zip(*stage.series("completions/max_length")))
+        lows = dict(zip(*stage.series("completions/min_length"), strict=False))
+        highs = dict(zip(*stage.series("completions/max_length"), strict=False))
         band = [s for s in x if s in lows and s in highs]
         if band:
             ax.fill_between(band, [lows[s] for s in band], [highs[s] for s in band], alpha=0.2, label="min-max")

@@ -177,7 +177,7 @@ def build_document(output_dir: Path, kind: str, stages: list[StageRun], plots: l
     ]
     if eval_plot is not None:
         blocks.append(("img", eval_plot, "held-out accuracy before and after each stage (retention included)"))
-    for stage, stage_plots in zip(stages, plots):
+    for stage, stage_plots in zip(stages, plots, strict=False):
         blocks.append(("h2", f"Stage {stage.name}" + (f" ({stage.kind})" if stage.kind else "")))
         blocks += [("p", note) for note in _stage_notes(stage)]
         table = _reward_table(stage)

@@ -26,7 +26,7 @@ def _passes(gate_scores: Sequence[Sequence[float | None]], threshold: float, n: 
 
 
 def _apply(name: str, scores: list, passes: list[bool], kwargs: dict[str, Any]) -> Scores:
-    out = [s if ok or s is None else 0.0 for s, ok in zip(scores, passes)]
+    out = [s if ok or s is None else 0.0 for s, ok in zip(scores, passes, strict=False)]
     log_metric = kwargs.get("log_metric")
     if log_metric is not None and passes:
         log_metric(f"rewards/{name}/gated", sum(not ok for ok in passes) / len(passes))

@@ -137,7 +137,7 @@ def pick_rows(keeps: Sequence[torch.Tensor], size: int) -> list[tuple[torch.Tens
         left -= rows.numel()
     if left:
         raise ValueError(f"rounds hold {size - left} rows, fewer than the batch size {size}")
-    return list(zip(kept, fill))
+    return list(zip(kept, fill, strict=False))
 
 
 def pad_and_cat(tensors: Sequence[torch.Tensor], side: Literal["left", "right"], value: float) -> torch.Tensor:
@@ -296,7 +296,7 @@ class DynamicSampling:
         self, parts: list[Output], keeps: list[torch.Tensor], size: int, *, rounds: int, dropped_share: float
     ) -> Output:
         """The final batch of ``size`` rows, its loss-token count and the dynamic_sampling/* metrics."""
-        chosen = zip(parts, pick_rows(keeps, size))
+        chosen = zip(parts, pick_rows(keeps, size), strict=False)
         picks = [(part, kept, fill) for part, (kept, fill) in chosen if len(kept) + len(fill)]  # rounds giving rows
         selected = [select_rows(part, torch.cat([kept, fill])) for part, kept, fill in picks]
         batch = merge_outputs(selected, self._tokenizer.pad_token_id)  # as wide as the rounds it took rows from

@@ -91,7 +91,7 @@ def _in_background(fn: Callable[[], ScoredLocally]) -> Future:
     def run() -> None:
         try:
             future.set_result(fn())
-        except BaseException as exc:  # delivered to the main thread by future.result()
+        except BaseException as exc:  # noqa: BLE001 - delivered to the main thread by future.result()
             future.set_exception(exc)
 
     threading.Thread(target=run, name="rltrain-rewards", daemon=True).start()

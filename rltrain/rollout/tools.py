@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rltrain.tools.metrics import batch_counters, batch_metrics
 from rltrain.rollout.trl_seam import TOOL_LOOP_RESULT, result_field
+from rltrain.tools.metrics import batch_counters, batch_metrics
 
 
 class ToolRollout:

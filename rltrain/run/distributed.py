@@ -279,7 +279,7 @@ def _member_process_groups() -> list:
 
         rank = dist.get_rank()
         groups = [g for g, ranks in _world.pg_group_ranks.items() if rank in ranks]
-    except Exception:  # private registry unavailable: fall back to the default group
+    except Exception:  # noqa: BLE001 - private registry unavailable: fall back to the default group
         groups = []
     return groups or [dist.group.WORLD]
 
@@ -317,7 +317,7 @@ def teardown() -> None:
             try:
                 for group in _member_process_groups():
                     dist.barrier(group=group)
-            except Exception as exc:  # a peer already failed; still release our resources
+            except Exception as exc:  # noqa: BLE001 - a peer already failed; still release our resources
                 logger.warning("barrier before teardown failed: %s", exc)
         try:
             if "deepspeed" in sys.modules:

@@ -132,7 +132,7 @@ def run_pipeline(
     if only is not None and only not in names:
         raise RecipeError(f"--only {only!r}: {path} has stages {names}")
     summaries: list[dict[str, Any]] = []
-    for spec, recipe in zip(pipeline.stages, recipes):
+    for spec, recipe in zip(pipeline.stages, recipes, strict=False):
         status = stage_status(recipe, placement)
         if only is not None and spec.name != only:
             if names.index(spec.name) < names.index(only) and status != "done":
@@ -155,7 +155,7 @@ def run_pipeline(
     if placement.is_head:  # every stage that has a summary, also those an earlier `--only` ran
         recorded = [
             {"stage": spec.name, **json.loads(RunLayout.of(r.output_dir).summary.read_text())}
-            for spec, r in zip(pipeline.stages, recipes)
+            for spec, r in zip(pipeline.stages, recipes, strict=False)
             if RunLayout.of(r.output_dir).summary.is_file()
         ]
         RunLayout.of(pipeline.output_dir).pipeline_summary.write_text(json.dumps(recorded, indent=2, default=str))

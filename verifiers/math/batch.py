@@ -151,7 +151,7 @@ def verify_batch(
         except Exception as exc:  # noqa: BLE001 - never fail a training step over the judge's plumbing
             logger.warning("math verifier could not run its worker pool: %s: %s", type(exc).__name__, exc)
             reasons = [ERROR] * len(jobs)
-        for i, (extracted, _, _), reason in zip(jobs, args, reasons):
+        for i, (extracted, _, _), reason in zip(jobs, args, reasons, strict=False):
             verdicts[i] = MathVerdict(reason == EQUIVALENT, extracted, reason)
     return [v if v is not None else MathVerdict(False, None, ERROR) for v in verdicts]
 

@@ -270,7 +270,7 @@ class SympyJudge:
         if len(gold.sides) != 2 or len(pred.sides) != 2:
             if gold.ops != pred.ops or len(gold.sides) != len(pred.sides):
                 return False
-            return all(self._side_equal(g, p) for g, p in zip(gold.sides, pred.sides))
+            return all(self._side_equal(g, p) for g, p in zip(gold.sides, pred.sides, strict=False))
         g_op, g_expr = self._oriented(gold, gold=True)
         p_op, p_expr = self._oriented(pred, gold=False)
         if p_expr is None or g_op != p_op:
@@ -409,7 +409,9 @@ def _intervals_equal(gold: list, pred: list, judge: Judge) -> bool:
 
 def _scalars(gold: Scalar, pred: Scalar, judge: Judge) -> bool:
     if _is_infinite(gold) or _is_infinite(pred):
-        sign = lambda s: -1 if s.text.replace(" ", "").startswith("-") else 1
+        def sign(s: Scalar) -> int:
+            return -1 if s.text.replace(" ", "").startswith("-") else 1
+
         return _is_infinite(gold) and _is_infinite(pred) and sign(gold) == sign(pred)
     return judge.scalar_equal(gold, pred)
 
@@ -425,7 +427,7 @@ def _matches(gold: list, pred: list, same: Any) -> bool:
         if hit is None:
             return False
         matched[hit] = True
-    return all(m or any(same(g, p) for g in gold) for p, m in zip(pred, matched))
+    return all(m or any(same(g, p) for g in gold) for p, m in zip(pred, matched, strict=False))
 
 
 def _vector(matrix: Matrix) -> list[Answer] | None:
@@ -459,7 +461,8 @@ def equal(gold: Answer, pred: Answer, judge: Judge, policy: MathPolicy) -> bool:
         if isinstance(pred, Matrix):
             if [len(r) for r in gold.rows] != [len(r) for r in pred.rows]:
                 return False
-            return all(equal(g, p, judge, policy) for gr, pr in zip(gold.rows, pred.rows) for g, p in zip(gr, pr))
+            cells = (cell for gr, pr in zip(gold.rows, pred.rows, strict=False) for cell in zip(gr, pr, strict=False))
+            return all(equal(g, p, judge, policy) for g, p in cells)
         vector = _vector(gold)
         if vector is not None and isinstance(pred, Items) and pred.kind == "tuple" and _bracket(pred.open) == "(":
             return _sequence(vector, list(pred.items), judge, policy)
@@ -481,7 +484,7 @@ def equal(gold: Answer, pred: Answer, judge: Judge, policy: MathPolicy) -> bool:
 
 
 def _sequence(gold: list[Answer], pred: list[Answer], judge: Judge, policy: MathPolicy) -> bool:
-    return len(gold) == len(pred) and all(equal(g, p, judge, policy) for g, p in zip(gold, pred))
+    return len(gold) == len(pred) and all(equal(g, p, judge, policy) for g, p in zip(gold, pred, strict=False))
 
 
 def _unordered(gold: list[Answer], pred: list[Answer], judge: Judge, policy: MathPolicy) -> bool:

@@ -21,6 +21,8 @@ only the last :data:`MAX_TAIL_CHARS` characters are searched for fallbacks.
 from __future__ import annotations
 
 import re
+from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from verifiers.math.normalize import braces_balanced, clean, group_end
@@ -53,6 +55,12 @@ _NUMBER = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _CHOICE = re.compile(r"(?:^|[\s(*:])\(?([A-J])\)(?![A-Za-z])|\b(?:option|choice)\s+\(?([A-J])\b|\*\*\(?([A-J])\)?\*\*")
+
+
+def _last(matches: Iterator[re.Match[str]]) -> re.Match[str] | None:
+    """The last of ``matches`` (``None`` when there is none), without keeping the others."""
+    kept = deque(matches, maxlen=1)
+    return kept[0] if kept else None
 
 
 def _answer_region(text: str) -> str | None:
@@ -145,11 +153,7 @@ def _is_computation(formula: str) -> bool:
 
 def _last_item(text: str) -> str | None:
     """The last formula or number of ``text``, whichever ends later."""
-    formula = number = None
-    for formula in _FORMULA.finditer(text):
-        pass
-    for number in _NUMBER.finditer(text):
-        pass
+    formula, number = _last(_FORMULA.finditer(text)), _last(_NUMBER.finditer(text))
     if number is not None and (formula is None or number.start() >= formula.end()):
         return number.group(0)
     if formula is None:
@@ -162,9 +166,7 @@ def _last_item(text: str) -> str | None:
 
 def _statement_answer(tail: str) -> str | None:
     """``X`` from the last "answer is X" / ``Answer: X`` statement in ``tail``."""
-    last = None
-    for last in _STATEMENT.finditer(tail):
-        pass
+    last = _last(_STATEMENT.finditer(tail))
     if last is None:
         return None
     rest = tail[last.end() :]
@@ -186,9 +188,7 @@ def _statement_answer(tail: str) -> str | None:
 
 
 def _last_choice(paragraph: str) -> str | None:
-    last = None
-    for last in _CHOICE.finditer(paragraph):
-        pass
+    last = _last(_CHOICE.finditer(paragraph))
     return next((g for g in last.groups() if g), None) if last else None
 
 
@@ -206,9 +206,7 @@ def extract_final_answer(text: Any, *, require_boxed: bool = False, choice: bool
     region = _answer_region(text)
     if region is None:
         return None
-    last_box = None
-    for last_box in _BOXED.finditer(region):
-        pass
+    last_box = _last(_BOXED.finditer(region))
     if last_box is not None:
         boxed = last_boxed(region)
         if boxed is None or require_boxed:

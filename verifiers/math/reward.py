@@ -53,7 +53,7 @@ def math_accuracy_reward(
     judged = [i for i, gold in enumerate(answer) if gold is not None]
     verdicts = verify_batch([(completions[i], answer[i]) for i in judged], timeout=timeout, policy=policy)
     scores: list[float | None] = [None] * len(completions)
-    for i, verdict in zip(judged, verdicts):
+    for i, verdict in zip(judged, verdicts, strict=False):
         scores[i] = SCORES.get(verdict.reason)
     log_metric = kwargs.get("log_metric")
     if callable(log_metric) and completions:

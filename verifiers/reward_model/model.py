@@ -99,7 +99,7 @@ class RewardModel:
                     max_length=self.max_length, add_special_tokens=False,
                 ).to(self.device)
                 logits = self.model(**enc).logits[:, 0].float().tolist()
-                for i, value in zip(batch, logits):
+                for i, value in zip(batch, logits, strict=False):
                     scores[i] = value
             if passes > len(batches):
                 dummy = self.tokenizer([" "], return_tensors="pt", add_special_tokens=False).to(self.device)

@@ -114,7 +114,7 @@ def build_reward_model(
     remote = scorer.__self__ if mode == "remote" else None  # the RewardModelClient: it counts busy waits
 
     def reward_model(prompts: list, completions: list, **columns: Any) -> list[float | None]:
-        pairs = [(p, completion_text(c)) for p, c in zip(prompts, completions)]
+        pairs = [(p, completion_text(c)) for p, c in zip(prompts, completions, strict=False)]
         waits_before = remote.busy_waits if remote is not None else 0
         scores = list(normalize(scorer(pairs), normalization, prompts))
         log_metric = columns.get("log_metric")

@@ -197,7 +197,7 @@ class DynamicBatcher:
             try:
                 for rows in self._pack(self._tokenized(window)):
                     self._forward(rows)
-            except Exception as exc:  # noqa: BLE001 - a bug here must not kill the only batcher thread
+            except Exception as exc:
                 logger.exception("reward model batcher failed")
                 for item in window:
                     _settle(item.future, error=exc)
@@ -356,7 +356,7 @@ def build_service(model: RewardModel, *, host: str = "127.0.0.1", port: int = 80
         _check_count(len(pairs), "pairs", caps)
         try:
             texts = [model.render(messages, response) for messages, response in pairs]
-        except Exception as exc:  # a template that cannot render the messages
+        except Exception as exc:  # noqa: BLE001 - a template that cannot render the messages
             raise BadRequest(f"cannot render the conversation: {exc}") from None
         _check_chars(texts, "pairs", caps)
         return {"scores": _scored(batcher, texts, "pairs", ctx)}
@@ -375,8 +375,10 @@ def build_service(model: RewardModel, *, host: str = "127.0.0.1", port: int = 80
 
     routes = {"/score": Route(score, items("pairs"), context=True),
               "/get_reward": Route(get_reward, items("query"), context=True)}
-    health = lambda: {"model": model_path, "device": str(model.device), "max_batch": max_batch,
-                      "max_batch_tokens": max_batch_tokens, **batcher.stats()}
+    def health() -> dict[str, Any]:
+        return {"model": model_path, "device": str(model.device), "max_batch": max_batch,
+                "max_batch_tokens": max_batch_tokens, **batcher.stats()}
+
     service = JsonService("reward-model", routes, host=host, port=port, capacity=capacity, health=health,
                           max_body_bytes=caps.max_body_bytes, max_bytes_in_flight=2 * caps.max_body_bytes)
     return service, batcher

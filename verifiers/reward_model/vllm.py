@@ -248,7 +248,7 @@ class VLLMRewardClient:
                 if any(a is None for a in answers):
                     continue  # a server that refuses the field
                 off, on = ([v for item in self._items(a, len(texts)) for v in self._flat(item)] for a in answers)
-                if len(off) != len(on) or any(abs(a - b) > 0.05 for a, b in zip(off, on)):
+                if len(off) != len(on) or any(abs(a - b) > 0.05 for a, b in zip(off, on, strict=False)):
                     self._switch = {field: False}
                     return
             if self.endpoint == "classify":

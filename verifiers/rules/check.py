@@ -75,11 +75,11 @@ def check(
         raise VerifierError(
             f"kwargs has {len(kwargs_all)} entries for {len(ids)} instruction ids; give one mapping (or null) per id"
         )
-    prepared = [prepare_kwargs(i, dict(k) if k is not None else None) for i, k in zip(ids, kwargs_all)]
+    prepared = [prepare_kwargs(i, dict(k) if k is not None else None) for i, k in zip(ids, kwargs_all, strict=False)]
     text = strip_thinking(response) if thinking else response
     candidates = [text] if strict else loose_variants(text)
     verdicts = []
-    for instruction_id, kwargs in zip(ids, prepared):
+    for instruction_id, kwargs in zip(ids, prepared, strict=False):
         rule = INSTRUCTIONS[instruction_id].check
         verdicts.append(any(c.strip() and rule(c, kwargs) for c in candidates))
     return verdicts

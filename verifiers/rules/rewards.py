@@ -63,7 +63,7 @@ def build_ifeval(
         kwargs_lists = columns.get(kwargs_column) or [None] * len(completions)
         scores: list[float | None] = []
         followed: dict[str, list[bool]] = defaultdict(list)
-        for completion, ids, kwargs in zip(completions, id_lists, kwargs_lists):
+        for completion, ids, kwargs in zip(completions, id_lists, kwargs_lists, strict=False):
             if not ids:
                 scores.append(None)
                 continue
@@ -73,7 +73,7 @@ def build_ifeval(
                 logger.warning("ifeval: row masked: %s", exc)
                 scores.append(None)
                 continue
-            for instruction_id, verdict in zip(ids, verdicts):
+            for instruction_id, verdict in zip(ids, verdicts, strict=False):
                 followed[instruction_id].append(verdict)
             scores.append(float(all(verdicts)) if mode == "all" else sum(verdicts) / len(verdicts))
         log_metric = columns.get("log_metric")
