@@ -41,16 +41,12 @@ TEXT_2KB = "reward " * 292
 
 
 def _tiny_model(directory: str) -> str:
-    from rltrain.models.tiny import build_reward_model, build_tokenizer
+    from rltrain.models.tiny import write_tiny_reward_model
     from rltrain.recipe import TinyModelConfig
 
-    tokenizer = build_tokenizer()
-    model = build_reward_model(TinyModelConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                               num_key_value_heads=1, intermediate_size=64, seed=3),
-                               len(tokenizer), tokenizer.pad_token_id)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    shape = TinyModelConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                            intermediate_size=64, seed=3)
+    return str(write_tiny_reward_model(directory, shape))
 
 
 def _start(model: str, budget: int) -> tuple[subprocess.Popen, tuple[str, int]]:

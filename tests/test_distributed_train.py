@@ -16,13 +16,10 @@ TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "nu
 
 
 def write_reward_model(path: Path) -> Path:
-    from rltrain.models.tiny import build_reward_model, build_tokenizer
+    from rltrain.models.tiny import write_tiny_reward_model
     from rltrain.recipe import TinyModelConfig
 
-    tok = build_tokenizer()
-    build_reward_model(TinyModelConfig(**TINY), len(tok), tok.pad_token_id).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return write_tiny_reward_model(path, TinyModelConfig(**TINY))
 
 
 def recipe(out: Path, max_steps: int, reward_model: Path) -> dict:

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import verifiers
-from rltrain.models.tiny import build_reward_model, build_tokenizer
+from rltrain.models.tiny import write_tiny_reward_model
 from rltrain.recipe import TinyModelConfig, recipe_from_dict
 from verifiers import VerifierError
 from verifiers.reward_model import RewardModel, load_reward_model, normalize
@@ -18,14 +18,9 @@ PROMPT = [{"role": "user", "content": "What is 2+2? Wrap your answer in double q
 
 @pytest.fixture(scope="module")
 def rm_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rm")
-    tokenizer = build_tokenizer()
-    model = build_reward_model(TinyModelConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                               num_key_value_heads=1, intermediate_size=64, seed=3),
-                               len(tokenizer), tokenizer.pad_token_id)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return str(out)
+    shape = TinyModelConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                            intermediate_size=64, seed=3)
+    return str(write_tiny_reward_model(tmp_path_factory.mktemp("rm"), shape))
 
 
 @pytest.fixture(scope="module")

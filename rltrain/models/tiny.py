@@ -133,3 +133,12 @@ def write_tiny(out_dir: str | Path, shape: TinyModelConfig | None = None) -> Pat
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def write_tiny_reward_model(out_dir: str | Path, shape: TinyModelConfig | None = None) -> Path:
+    """Write a tiny reward model (one score output) and its tokenizer to ``out_dir`` in Hugging Face format."""
+    out = Path(out_dir)
+    tokenizer = build_tokenizer()
+    build_reward_model(shape or TinyModelConfig(), len(tokenizer), tokenizer.pad_token_id).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
