@@ -34,6 +34,7 @@ smoke: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: setup
 	$(BIN)/python -m pytest -ra --durations=15

@@ -24,10 +24,11 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Self
+from typing import Any
 
 from sandbox.cgroups import RunUsage, SlotPool, run_cgroup_base
 from sandbox.errors import SandboxError
@@ -90,9 +91,10 @@ class Sandbox:
         self._slots = SlotPool(base) if base is not None else None
         #: Threads that launch runs when cgroups are used (each owns a cgroup slot).
         self._launchers = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="sandbox-launch")
-        self._prlimit = shutil.which("prlimit")
-        if self._prlimit is None:
+        prlimit = shutil.which("prlimit")
+        if prlimit is None:
             raise SandboxError("prlimit (util-linux) not found: install util-linux")
+        self._prlimit: str = prlimit
         self._compile_lock = threading.Lock()
         self._compile_locks: dict[str, threading.Lock] = {}
         self._compiled: dict[str, ExecResult | Path] = {}
@@ -186,7 +188,7 @@ class Sandbox:
         if self._owned_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -202,7 +204,7 @@ class Sandbox:
         return source
 
     def execute_files(
-        self, lang: Language, files: dict[str, bytes | Path], *, stdin: bytes, limits: Limits, entry: str | None = None,
+        self, lang: Language, files: Mapping[str, bytes | Path], *, stdin: bytes, limits: Limits, entry: str | None = None,
         command: list[str] | None = None, out: Path | None = None, policy: Policy = "run",
     ) -> ExecResult:
         """Run ``lang``'s command (or ``command``) over ``files`` placed read-only in ``/box``.
@@ -220,7 +222,7 @@ class Sandbox:
             return self._execute(*args)
         return self._launchers.submit(self._execute, *args).result()
 
-    def _execute(self, lang: Language, files: dict[str, bytes | Path], stdin: bytes, limits: Limits,
+    def _execute(self, lang: Language, files: Mapping[str, bytes | Path], stdin: bytes, limits: Limits,
                  command: list[str], out: Path | None, policy: Policy) -> ExecResult:
         with ExitStack() as stack:
             box = Path(tempfile.mkdtemp(prefix="box-", dir=self.work_dir))
@@ -266,36 +268,44 @@ class Sandbox:
         return [next((arg.replace(k, v, 1) for k, v in mapping.items() if arg.startswith(k)), arg) for arg in command]
 
     @staticmethod
-    def _classify(sup: Supervised, status: dict | None, usage: RunUsage | None, cpu_limit_s: int) -> ExecResult:
-        exit_code, sig = sup.returncode, None
-        common = {
-            "stdout": _decode(sup.stdout), "stderr": _decode(sup.stderr), "wall_ms": round(sup.wall_s * 1000, 2),
-            "cpu_ms": round(usage.cpu_ms, 2) if usage and usage.cpu_ms is not None else None,
-            "peak_memory_kb": usage.peak_memory_kb if usage else None, "truncated": sup.output_capped,
-        }
-        if status is not None:
-            if "child-pid" not in status:  # bwrap never started the program
-                if sup.timed_out:
-                    return ExecResult(Status.TIMEOUT, None, signal.SIGKILL, **common)
-                return ExecResult(Status.SANDBOX_ERROR, exit_code, None, **common)
-            exit_code = status.get("exit-code", exit_code)
-        if exit_code is not None and exit_code < 0:
-            sig, exit_code = -exit_code, None
-        elif exit_code is not None and exit_code > 128 and status is not None:
-            sig = exit_code - 128  # bwrap reports a signal death as 128 + signal
-        if sup.timed_out:
-            return ExecResult(Status.TIMEOUT, exit_code, sig or signal.SIGKILL, **common)
-        if sup.output_capped:
-            return ExecResult(Status.OUTPUT_LIMIT, exit_code, sig, **common)
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and _cpu_limit_reached(usage, cpu_limit_s)):
-            return ExecResult(Status.TIMEOUT, exit_code, sig, **common)
-        if exit_code == 0 and sig is None:
-            return ExecResult(Status.OK, 0, None, **common)
-        memory_hit = (usage is not None and usage.memory_limit_hit and sig == signal.SIGKILL) or any(
-            marker in sup.stderr for marker in _MEMORY_MARKERS)
-        if memory_hit:
-            return ExecResult(Status.MEMORY_LIMIT, exit_code, sig, **common)
-        return ExecResult(Status.RUNTIME_ERROR, exit_code, sig, **common)
+    def _classify(sup: Supervised, status: dict[str, Any] | None, usage: RunUsage | None, cpu_limit_s: int) -> ExecResult:
+        """The run's result: its verdict plus the output and usage that every verdict carries alike."""
+        verdict, exit_code, sig = _verdict(sup, status, usage, cpu_limit_s)
+        return ExecResult(
+            verdict, exit_code, sig, stdout=_decode(sup.stdout), stderr=_decode(sup.stderr), wall_ms=round(sup.wall_s * 1000, 2),
+            cpu_ms=round(usage.cpu_ms, 2) if usage and usage.cpu_ms is not None else None,
+            peak_memory_kb=usage.peak_memory_kb if usage else None, truncated=sup.output_capped,
+        )
+
+
+def _verdict(sup: Supervised, status: dict[str, Any] | None, usage: RunUsage | None,
+             cpu_limit_s: int) -> tuple[Status, int | None, int | None]:
+    """Status, exit code and ending signal of a run, from the launcher's exit and bwrap's status fd (``None``
+    when the run was not under bwrap)."""
+    exit_code, sig = sup.returncode, None
+    if status is not None:
+        if "child-pid" not in status:  # bwrap never started the program
+            if sup.timed_out:
+                return Status.TIMEOUT, None, signal.SIGKILL
+            return Status.SANDBOX_ERROR, exit_code, None
+        exit_code = status.get("exit-code", exit_code)
+    if exit_code is not None and exit_code < 0:
+        sig, exit_code = -exit_code, None
+    elif exit_code is not None and exit_code > 128 and status is not None:
+        sig = exit_code - 128  # bwrap reports a signal death as 128 + signal
+    if sup.timed_out:
+        return Status.TIMEOUT, exit_code, sig or signal.SIGKILL
+    if sup.output_capped:
+        return Status.OUTPUT_LIMIT, exit_code, sig
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and _cpu_limit_reached(usage, cpu_limit_s)):
+        return Status.TIMEOUT, exit_code, sig
+    if exit_code == 0 and sig is None:
+        return Status.OK, 0, None
+    memory_hit = (usage is not None and usage.memory_limit_hit and sig == signal.SIGKILL) or any(
+        marker in sup.stderr for marker in _MEMORY_MARKERS)
+    if memory_hit:
+        return Status.MEMORY_LIMIT, exit_code, sig
+    return Status.RUNTIME_ERROR, exit_code, sig
 
 
 def _cpu_limit_reached(usage: RunUsage | None, cpu_limit_s: int) -> bool:
@@ -304,7 +314,7 @@ def _cpu_limit_reached(usage: RunUsage | None, cpu_limit_s: int) -> bool:
     return usage is not None and usage.cpu_ms is not None and usage.cpu_ms >= cpu_limit_s * 1000 * 0.95
 
 
-def _read_status(fd: int) -> dict:
+def _read_status(fd: int) -> dict[str, Any]:
     """Merge the JSON documents bwrap wrote to its status fd (``child-pid``, then ``exit-code``)."""
     chunks = []
     while True:
@@ -315,7 +325,7 @@ def _read_status(fd: int) -> dict:
         if not chunk:
             break
         chunks.append(chunk)
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     decoder = json.JSONDecoder()
     text = b"".join(chunks).decode(errors="replace")
     pos = 0

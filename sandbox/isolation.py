@@ -46,7 +46,7 @@ from typing import Literal
 
 from sandbox.cgroups import run_cgroup_base
 from sandbox.errors import SandboxError
-from sandbox.process import LAUNCH_ENV
+from sandbox.process import LAUNCH_ENV, piped
 
 Isolation = Literal["bwrap+seccomp", "unsafe-none"]
 ISOLATION_LEVELS: tuple[str, ...] = ("bwrap+seccomp", "unsafe-none")
@@ -268,16 +268,17 @@ def _read_child_pid(fd: int, timeout: float) -> int | None:
     return None
 
 
-def _echoed(proc: subprocess.Popen, timeout: float) -> bool:
+def _echoed(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     """Write a line to the probe's ``cat`` and wait until it comes back: the program then runs, so
     bubblewrap has written every uid map (``child-pid`` comes before them)."""
+    stdin, stdout = piped(proc.stdin), piped(proc.stdout)
     try:
-        proc.stdin.write(b"ready\n")
-        proc.stdin.flush()
+        stdin.write(b"ready\n")
+        stdin.flush()
     except OSError:
         return False
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    return bool(ready) and os.read(proc.stdout.fileno(), 64).startswith(b"ready")
+    ready, _, _ = select.select([stdout], [], [], timeout)
+    return bool(ready) and os.read(stdout.fileno(), 64).startswith(b"ready")
 
 
 def _host_ids(pid: int) -> tuple[int | None, int | None]:

@@ -278,7 +278,7 @@ class Judge:
         if lang.compiled:
             built = self.sandbox.compile(code, lang.name, limits=limits)
             if isinstance(built, ExecResult):
-                verdict = "sandbox_error" if built.status is Status.SANDBOX_ERROR else "compile_error"
+                verdict: Verdict = "sandbox_error" if built.status is Status.SANDBOX_ERROR else "compile_error"
                 return JudgeResult([TestResult(verdict, **_excerpt(built))] * len(parsed), compile=built)
             compiled = built
         results: list[TestResult] = []

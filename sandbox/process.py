@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from typing import IO
 
 #: Environment of the launcher itself: nothing of the caller's environment reaches the sandbox, not
 #: even through ``/proc/1/environ`` of the sandbox's init process.
@@ -36,7 +37,14 @@ class Supervised:
     output_capped: bool
 
 
-def _write_stdin(pipe, data: bytes) -> None:
+def piped(stream: IO[bytes] | None) -> IO[bytes]:
+    """A stream of a ``Popen`` started with ``subprocess.PIPE`` for it: always set then, though typed optional."""
+    if stream is None:
+        raise RuntimeError("the process was started without a pipe for this stream")
+    return stream
+
+
+def _write_stdin(pipe: IO[bytes], data: bytes) -> None:
     try:
         pipe.write(data)
     except (BrokenPipeError, OSError, ValueError):
@@ -48,7 +56,7 @@ def _write_stdin(pipe, data: bytes) -> None:
             pass
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -69,13 +77,14 @@ def supervise(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=LAUNCH_ENV,
         pass_fds=pass_fds, start_new_session=True, close_fds=True,
     )
+    stdin_pipe, stdout_pipe, stderr_pipe = piped(proc.stdin), piped(proc.stdout), piped(proc.stderr)
     writer = None
     if stdin:
-        writer = threading.Thread(target=_write_stdin, args=(proc.stdin, stdin), daemon=True)
+        writer = threading.Thread(target=_write_stdin, args=(stdin_pipe, stdin), daemon=True)
         writer.start()
     else:
-        proc.stdin.close()
-    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+        stdin_pipe.close()
+    out_fd, err_fd = stdout_pipe.fileno(), stderr_pipe.fileno()
     buffers = {out_fd: bytearray(), err_fd: bytearray()}
     pidfd = os.pidfd_open(proc.pid)
     deadline = start + wall_s
@@ -119,7 +128,7 @@ def supervise(
         _, status = os.waitpid(proc.pid, 0)
     finally:
         os.close(pidfd)
-        for pipe in (proc.stdout, proc.stderr):
+        for pipe in (stdout_pipe, stderr_pipe):
             pipe.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if writer is not None:

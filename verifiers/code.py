@@ -114,6 +114,8 @@ class CodeReward:
             raise VerifierError(str(exc)) from exc
         if not server_url:
             _require_isolation()
+        #: What TRL logs the reward as (``rewards/<name>/mean``): its registry name.
+        self.__name__ = "code_all_pass" if require_all else "code_pass_rate"
         self.language = language
         self.tests_column = tests_column
         self.require_all = require_all
@@ -178,7 +180,7 @@ class CodeReward:
 def _build(require_all: bool, **params: Any) -> RewardFn:
     if params["concurrency"] < 1:
         raise VerifierError(f"concurrency must be at least 1, got {params['concurrency']}")
-    return CodeReward(require_all=require_all, **params)  # type: ignore[return-value]
+    return CodeReward(require_all=require_all, **params)
 
 
 @register_reward("code_pass_rate")

@@ -49,7 +49,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 __all__ = ["Outcome", "WorkerPool", "default_workers", "shared_pool"]
 
@@ -217,6 +217,12 @@ def _exit_handle(pid: int) -> int | None:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
         return None
+
+
+def _wait(handles: list[Connection | int], timeout: float) -> list[Connection | int]:
+    """:func:`multiprocessing.connection.wait`, typed as what it returns: the very handles it was given
+    (its stub widens them to any connection, socket or descriptor)."""
+    return cast("list[Connection | int]", wait(handles, timeout=timeout))
 
 
 class _Worker:
@@ -476,7 +482,7 @@ class WorkerPool:
                     break
 
             # Wait for a reply, a death or the earliest deadline.
-            watched = {}
+            watched: dict[Connection | int, _Worker] = {}
             for worker in self._workers:
                 if worker.state != "idle":
                     watched[worker.conn] = worker
@@ -486,7 +492,7 @@ class WorkerPool:
                 continue
             now = time.monotonic()
             earliest = min(w.deadline for w in self._workers if w.state != "idle")
-            ready = wait(list(watched), timeout=max(0.0, earliest - now))
+            ready = _wait(list(watched), timeout=max(0.0, earliest - now))
 
             seen: set[int] = set()
             for handle in ready:

@@ -47,9 +47,11 @@ Scores = list[float | None]
 class RewardFn(Protocol):
     """The one reward-function contract of the project (TRL's): ``fn(prompts, completions, **columns)``.
 
-    ``columns`` are the dataset's other columns (``answer``, ``tests``, ...) plus TRL's ``log_metric``
-    hook; the result holds one score per completion, or is awaitable for an ``async def`` reward (TRL
-    gathers those concurrently). ``__name__`` is what TRL logs it as (``rewards/<name>/mean``).
+    TRL passes every argument by keyword, ``prompts`` and ``completions`` included, so a reward must take
+    them under those names (not positional-only). ``columns`` are the dataset's other columns (``answer``,
+    ``tests``, ...) plus TRL's ``log_metric`` hook; the result holds one score per completion, or is
+    awaitable for an ``async def`` reward (TRL gathers those concurrently). ``__name__`` is what TRL logs it
+    as (``rewards/<name>/mean``).
 
     A reward may carry a ``collective`` flag (read it with :func:`is_collective`, set it with
     :func:`mark_collective`; a function without it is not collective): its calls are collectives every
@@ -59,7 +61,7 @@ class RewardFn(Protocol):
 
     __name__: str
 
-    def __call__(self, prompts: list[Any], completions: list[Any], /, **columns: Any) -> Scores | Awaitable[Scores]: ...
+    def __call__(self, prompts: list[Any], completions: list[Any], **columns: Any) -> Scores | Awaitable[Scores]: ...
 
 
 RewardFactory = Callable[..., RewardFn]
@@ -207,7 +209,7 @@ def build_reward(name: str, params: Mapping[str, Any] | None = None) -> RewardFn
         raise VerifierError(f"reward {name!r}: its factory returned {type(fn).__name__}, not a reward function")
     if getattr(fn, "__name__", None) != name:
         try:
-            fn.__name__ = name  # type: ignore[attr-defined]
+            fn.__name__ = name
         except (AttributeError, TypeError):
             pass
     return fn

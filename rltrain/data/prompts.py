@@ -49,6 +49,13 @@ def _completion_messages(value: Any) -> list[dict[str, Any]]:
     return [{"role": "assistant", "content": value}]
 
 
+def _completion_column(cfg: DataConfig) -> str:
+    """``data.completion_column``, which the recipe checks require of an SFT stage."""
+    if cfg.completion_column is None:
+        raise RecipeError("data.completion_column: an SFT stage needs the column of target responses")
+    return cfg.completion_column
+
+
 def prepare(recipe: Recipe, dataset, tool_schemas: list[dict[str, Any]] | None = None) -> Splits:
     """Rename, check columns, build prompts (and SFT completions), split off the eval rows."""
     cfg = recipe.data
@@ -59,7 +66,7 @@ def prepare(recipe: Recipe, dataset, tool_schemas: list[dict[str, Any]] | None =
         dataset = dataset.rename_columns(cfg.columns)
     required = {cfg.prompt_column: "data.prompt_column"}
     if recipe.stage == "sft":
-        required[cfg.completion_column] = "data.completion_column"
+        required[_completion_column(cfg)] = "data.completion_column"
     if recipe.stage == "reward":
         required.update({cfg.chosen_column: "data.chosen_column", cfg.rejected_column: "data.rejected_column"})
     for column, field in required.items():
@@ -72,9 +79,9 @@ def prepare(recipe: Recipe, dataset, tool_schemas: list[dict[str, Any]] | None =
         raise RecipeError(f"data.eval_size: {cfg.eval_size} leaves no training rows (dataset has {len(dataset)})")
 
     def build(row: dict[str, Any]) -> dict[str, Any]:
-        out = {"prompt": to_prompt(cfg, row)}
+        out: dict[str, Any] = {"prompt": to_prompt(cfg, row)}
         if recipe.stage == "sft":
-            out["completion"] = _completion_messages(row[cfg.completion_column])
+            out["completion"] = _completion_messages(row[_completion_column(cfg)])
             if tool_schemas:
                 out["tools"] = tools_json
         if recipe.stage == "reward":  # TRL's conversational preference format

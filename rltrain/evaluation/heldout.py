@@ -10,6 +10,7 @@ generation seed is fixed, so the before and after evaluations of a stage draw th
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ class EvalResult:
         return asdict(self)
 
 
-def _mean(values: list[float | None]) -> float | None:
+def _mean(values: Sequence[float | None]) -> float | None:
     judged = [v for v in values if v is not None]
     return sum(judged) / len(judged) if judged else None
 
@@ -95,7 +96,9 @@ def evaluate(model, tokenizer, rows, recipe: Recipe, rewards: list, *, model_nam
     started = time.monotonic()
     toolset = _toolset(recipe)
     completions = generate(model, tokenizer, list(rows["prompt"]), cfg, toolset, _tool_rounds(recipe))
-    flat_prompts, flat_completions, columns = [], [], {c: [] for c in rows.column_names if c != "prompt"}
+    flat_prompts: list[Any] = []
+    flat_completions: list[Any] = []
+    columns: dict[str, list[Any]] = {c: [] for c in rows.column_names if c != "prompt"}
     for row, samples in zip(rows, completions, strict=False):
         for sample in samples:
             flat_prompts.append(row["prompt"])

@@ -50,7 +50,10 @@ def retention_recipe(recipe: Recipe) -> Recipe:
     from rltrain.models.loading import model_source
     from rltrain.recipe.loading import read_yaml, recipe_from_dict
 
-    spec = recipe.eval.retention
+    eval_cfg = recipe.eval
+    if eval_cfg is None or eval_cfg.retention is None:
+        raise ValueError(f"{recipe.name}: the recipe sets no eval.retention")
+    spec = eval_cfg.retention
     path = recipe.resolve_input(spec.recipe)
     model = recipe.model.model_copy(update={"name_or_path": model_source(recipe)})  # absolute if local
     raw = {**read_yaml(path), "model": model.model_dump(mode="json"), "output_dir": recipe.output_dir}
@@ -58,5 +61,5 @@ def retention_recipe(recipe: Recipe) -> Recipe:
                              pending_model=f"the model of stage {recipe.name}")
     updates: dict[str, Any] = {"model": model}
     if spec.metric:
-        updates["eval"] = (other.eval or recipe.eval).model_copy(update={"metric": spec.metric, "retention": None})
+        updates["eval"] = (other.eval or eval_cfg).model_copy(update={"metric": spec.metric, "retention": None})
     return other.model_copy(update=updates)

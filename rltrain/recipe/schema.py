@@ -37,17 +37,17 @@ class _Strict(BaseModel):
 class TinyModelConfig(_Strict):
     """Shape of the built-in tiny Qwen2-architecture model (used when ``model.name_or_path: tiny``)."""
 
-    hidden_size: int = Field(128, gt=0, description="Width of the residual stream.")
-    num_hidden_layers: int = Field(4, gt=0, description="Number of transformer blocks.")
-    num_attention_heads: int = Field(4, gt=0, description="Query heads; must divide hidden_size.")
-    num_key_value_heads: int = Field(2, gt=0, description="Key/value heads (grouped-query attention).")
-    intermediate_size: int = Field(256, gt=0, description="MLP width.")
-    max_position_embeddings: int = Field(512, gt=0, description="Longest sequence the model accepts.")
+    hidden_size: int = Field(default=128, gt=0, description="Width of the residual stream.")
+    num_hidden_layers: int = Field(default=4, gt=0, description="Number of transformer blocks.")
+    num_attention_heads: int = Field(default=4, gt=0, description="Query heads; must divide hidden_size.")
+    num_key_value_heads: int = Field(default=2, gt=0, description="Key/value heads (grouped-query attention).")
+    intermediate_size: int = Field(default=256, gt=0, description="MLP width.")
+    max_position_embeddings: int = Field(default=512, gt=0, description="Longest sequence the model accepts.")
     rope_theta: float = Field(
-        10000.0, gt=0, description="RoPE base. A small base (e.g. 100) lets a tiny model learn to copy from far "
+        default=10000.0, gt=0, description="RoPE base. A small base (e.g. 100) lets a tiny model learn to copy from far "
         "back in its context quickly (the agentic miniature copies numbers from the question into a tool call).",
     )
-    seed: int = Field(0, description="Seed of the random initialisation.")
+    seed: int = Field(default=0, description="Seed of the random initialisation.")
 
 
 class ModelConfig(_Strict):
@@ -55,11 +55,11 @@ class ModelConfig(_Strict):
         description="A local directory, a Hugging Face hub id, or 'tiny' for the built-in tiny model."
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Weights dtype; 'auto' means bfloat16 on GPU and float32 on CPU."
+        default="auto", description="Weights dtype; 'auto' means bfloat16 on GPU and float32 on CPU."
     )
-    trust_remote_code: bool = Field(False, description="Allow model code from the hub (off by default).")
+    trust_remote_code: bool = Field(default=False, description="Allow model code from the hub (off by default).")
     rope_scaling: dict[str, Any] | None = Field(
-        None,
+        default=None,
         description=(
             "RoPE scaling merged over the checkpoint's own RoPE parameters (its rope_theta is kept), for contexts "
             "beyond its native window, e.g. YaRN {rope_type: yarn, factor: 4.0, original_max_position_embeddings: "
@@ -96,26 +96,26 @@ class DataConfig(_Strict):
             "for a generated task (see rltrain.data.synthetic)."
         )
     )
-    split: str = Field("train", description="Split to read from a hub dataset.")
-    subset: str | None = Field(None, description="Configuration name of a hub dataset.")
-    prompt_column: str = Field("problem", description="Column with the question text.")
+    split: str = Field(default="train", description="Split to read from a hub dataset.")
+    subset: str | None = Field(default=None, description="Configuration name of a hub dataset.")
+    prompt_column: str = Field(default="problem", description="Column with the question text.")
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Renames applied first, source column -> name used by rewards (e.g. {solution: answer}).",
     )
-    system_prompt: str | None = Field(None, description="System message prepended to every prompt.")
+    system_prompt: str | None = Field(default=None, description="System message prepended to every prompt.")
     prompt_template: str = Field(
-        "{prompt}\n{instruction}",
+        default="{prompt}\n{instruction}",
         description="Template of the user message; fields: {prompt}, {instruction} and any dataset column.",
     )
-    instruction: str = Field(QWQ_MATH_INSTRUCTION, description="Text substituted for {instruction}.")
+    instruction: str = Field(default=QWQ_MATH_INSTRUCTION, description="Text substituted for {instruction}.")
     completion_column: str | None = Field(
-        None, description="SFT only: column holding the target assistant response."
+        default=None, description="SFT only: column holding the target assistant response."
     )
-    chosen_column: str = Field("chosen", description="Reward-model stage only: column of the preferred response.")
-    rejected_column: str = Field("rejected", description="Reward-model stage only: column of the dispreferred response.")
-    max_samples: int | None = Field(None, gt=0, description="Keep at most this many training rows.")
-    eval_size: int = Field(0, ge=0, description="Rows held out from the end of the source for evaluation.")
+    chosen_column: str = Field(default="chosen", description="Reward-model stage only: column of the preferred response.")
+    rejected_column: str = Field(default="rejected", description="Reward-model stage only: column of the dispreferred response.")
+    max_samples: int | None = Field(default=None, gt=0, description="Keep at most this many training rows.")
+    eval_size: int = Field(default=0, ge=0, description="Rows held out from the end of the source for evaluation.")
     synthetic: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of a 'synthetic:<task>' source (size, seed, ...)."
     )
@@ -123,10 +123,10 @@ class DataConfig(_Strict):
 
 class RewardConfig(_Strict):
     name: str = Field(description="A reward registered in verifiers (see `rltrain rewards`).")
-    weight: float = Field(1.0, allow_inf_nan=False, description="Weight in the summed reward (TRL reward_weights).")
+    weight: float = Field(default=1.0, allow_inf_nan=False, description="Weight in the summed reward (TRL reward_weights).")
     params: dict[str, Any] = Field(default_factory=dict, description="Keyword parameters of the reward.")
     timeout: float = Field(
-        120.0, gt=0, description="Deadline in seconds for one batch call; past it the batch is masked (None)."
+        default=120.0, gt=0, description="Deadline in seconds for one batch call; past it the batch is masked (None)."
     )
     gate: list[str] = Field(
         default_factory=list,
@@ -136,15 +136,15 @@ class RewardConfig(_Strict):
             "reward model's score). Logged as rewards/<name>/gated."
         ),
     )
-    gate_threshold: float = Field(1.0, allow_inf_nan=False, description="A gate passes when its reward is at least this.")
+    gate_threshold: float = Field(default=1.0, allow_inf_nan=False, description="A gate passes when its reward is at least this.")
 
 
 class DistributedConfig(_Strict):
     mode: Literal["single", "zero2", "zero3", "zero3_offload"] = Field(
-        "single", description="Accelerate config from recipes/accelerate/<mode>.yaml."
+        default="single", description="Accelerate config from recipes/accelerate/<mode>.yaml."
     )
-    num_processes: int = Field(1, gt=0, description="Processes on this node (GPUs, or CPU ranks without GPU).")
-    main_process_port: int | None = Field(None, description="Rendezvous port; accelerate's default if unset.")
+    num_processes: int = Field(default=1, gt=0, description="Processes on this node (GPUs, or CPU ranks without GPU).")
+    main_process_port: int | None = Field(default=None, description="Rendezvous port; accelerate's default if unset.")
 
     @model_validator(mode="after")
     def _single_is_one_process(self) -> DistributedConfig:
@@ -158,25 +158,25 @@ class RetentionConfig(_Strict):
     this stage's starting and trained models: does training here keep what an earlier stage taught?"""
 
     recipe: str = Field(description="Recipe file (relative to this one) giving the data, rewards and eval settings.")
-    metric: str | None = Field(None, description="Reward reported; default: that recipe's eval.metric or first reward.")
+    metric: str | None = Field(default=None, description="Reward reported; default: that recipe's eval.metric or first reward.")
 
 
 class EvalConfig(_Strict):
-    num_prompts: int = Field(64, gt=0, description="Held-out prompts evaluated (from data.eval_size rows).")
-    num_samples: int = Field(4, gt=0, description="Completions sampled per prompt.")
-    greedy: bool = Field(False, description="Greedy decoding (then num_samples is forced to 1).")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature when not greedy.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
-    top_k: int | None = Field(None, gt=0, description="Top-k sampling; None disables it.")
-    max_new_tokens: int = Field(64, gt=0, description="Generation budget per completion.")
-    batch_size: int = Field(32, gt=0, description="Prompts per generate() call.")
+    num_prompts: int = Field(default=64, gt=0, description="Held-out prompts evaluated (from data.eval_size rows).")
+    num_samples: int = Field(default=4, gt=0, description="Completions sampled per prompt.")
+    greedy: bool = Field(default=False, description="Greedy decoding (then num_samples is forced to 1).")
+    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature when not greedy.")
+    top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling.")
+    top_k: int | None = Field(default=None, gt=0, description="Top-k sampling; None disables it.")
+    max_new_tokens: int = Field(default=64, gt=0, description="Generation budget per completion.")
+    batch_size: int = Field(default=32, gt=0, description="Prompts per generate() call.")
     metric: str | None = Field(
-        None, description="Reward whose mean is reported as accuracy; default: the first reward."
+        default=None, description="Reward whose mean is reported as accuracy; default: the first reward."
     )
-    before: bool = Field(True, description="Also evaluate the starting model, for the before/after table.")
-    seed: int = Field(1234, description="Sampling seed, so before/after use the same randomness.")
+    before: bool = Field(default=True, description="Also evaluate the starting model, for the before/after table.")
+    seed: int = Field(default=1234, description="Sampling seed, so before/after use the same randomness.")
     retention: RetentionConfig | None = Field(
-        None, description="Also evaluate on another recipe's held-out set, before and after (see `eval.retention`)."
+        default=None, description="Also evaluate on another recipe's held-out set, before and after (see `eval.retention`)."
     )
 
 
@@ -184,9 +184,9 @@ class DynamicSamplingConfig(_Strict):
     """DAPO's dynamic sampling: groups whose completions all scored the same carry no GRPO gradient
     (their advantages are zero); drop them and fill the batch from further generations."""
 
-    enabled: bool = Field(False, description="Drop zero-spread groups and refill the batch (GRPO stages only).")
+    enabled: bool = Field(default=False, description="Drop zero-spread groups and refill the batch (GRPO stages only).")
     max_rounds: int = Field(
-        3, ge=1, description="Generation rounds per step at most, the first included; a batch still short after "
+        default=3, ge=1, description="Generation rounds per step at most, the first included; a batch still short after "
         "the last round is completed with dropped groups (zero advantage), so a step never stalls.",
     )
 
@@ -195,7 +195,7 @@ class RolloutConfig(_Strict):
     """How completions are scored and batched in a GRPO stage (see docs/throughput.md)."""
 
     reward_mode: Literal["sync", "overlapped", "pipelined"] = Field(
-        "sync",
+        default="sync",
         description=(
             "'sync': rewards after generation, as TRL does. 'overlapped': rewards start as soon as completions "
             "exist and run while the reference/old log-probs are computed (on-policy). 'pipelined': a batch's "
@@ -230,14 +230,14 @@ class ToolConfig(_Strict):
         "machine's sandbox). A user tool with params is a factory, called once with them, returning the tool.",
     )
     timeout: float = Field(
-        30.0, gt=0, description="Deadline in seconds for one call; past it the model reads an error and the rollout goes on.",
+        default=30.0, gt=0, description="Deadline in seconds for one call; past it the model reads an error and the rollout goes on.",
     )
-    max_chars: int = Field(4000, gt=0, description="A tool result longer than this is cut (the model sees a note).")
+    max_chars: int = Field(default=4000, gt=0, description="A tool result longer than this is cut (the model sees a note).")
 
 
 class LoggingConfig(_Strict):
     report_to: list[str] = Field(default_factory=list, description="TRL/transformers integrations, e.g. [wandb].")
-    progress: bool = Field(True, description="Show a progress bar.")
+    progress: bool = Field(default=True, description="Show a progress bar.")
 
 
 _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -258,9 +258,9 @@ STAGE_OPTIONS = {"grpo": "grpo", "sft": "sft", "reward": "rm"}
 class Recipe(_Strict):
     """One training stage."""
 
-    name: str = Field("run", description="Run name, used in logs.")
+    name: str = Field(default="run", description="Run name, used in logs.")
     stage: Literal["grpo", "sft", "reward"] = Field(
-        "grpo", description="GRPO with rewards, cold-start SFT, or reward-model training on preference pairs."
+        default="grpo", description="GRPO with rewards, cold-start SFT, or reward-model training on preference pairs."
     )
     model: ModelConfig = Field(description="The policy to train (see `model`).")
     data: DataConfig = Field(description="Where prompts and reference columns come from (see `data`).")
@@ -276,11 +276,11 @@ class Recipe(_Strict):
         default_factory=list,
         description="Tools for agentic rollouts (GRPO; an SFT stage renders them into prompts and evaluates with them).",
     )
-    eval: EvalConfig | None = Field(None, description="Held-out evaluation before/after training.")
+    eval: EvalConfig | None = Field(default=None, description="Held-out evaluation before/after training.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Integrations and progress display.")
     output_dir: str = Field(description="Where checkpoints, final weights, metrics.jsonl and summary.json go.")
-    seed: int = Field(0, description="Seed of data shuffling, initialisation and sampling.")
-    base_dir: Path = Field(Path("."), exclude=True, description="Directory of the recipe file (set by the loader).")
+    seed: int = Field(default=0, description="Seed of data shuffling, initialisation and sampling.")
+    base_dir: Path = Field(default=Path("."), exclude=True, description="Directory of the recipe file (set by the loader).")
 
     @field_validator("grpo")
     @classmethod

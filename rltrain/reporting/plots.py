@@ -169,8 +169,9 @@ def plot_eval(stages: list[StageRun], path: Path) -> Path | None:
     ax = fig.add_subplot()
     width = 0.38
     for offset, index, label, color in ((-width / 2, 1, "before", "tab:gray"), (width / 2, 2, "after", "tab:blue")):
-        xs = [i + offset for i, bar in enumerate(bars) if isinstance(bar[index], (int, float))]
-        ys = [100 * bar[index] for bar in bars if isinstance(bar[index], (int, float))]
+        measured = [(i, value) for i, bar in enumerate(bars) if isinstance(value := bar[index], (int, float))]
+        xs = [i + offset for i, _ in measured]
+        ys = [100 * value for _, value in measured]
         drawn = ax.bar(xs, ys, width, label=label, color=color)
         ax.bar_label(drawn, fmt="%.1f", fontsize="small", padding=2)
     ax.set_xticks(range(len(bars)), [label for label, _, _ in bars], fontsize="small")

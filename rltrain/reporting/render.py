@@ -60,6 +60,11 @@ def absent_series(stage: StageRun) -> list[str]:
     return absent
 
 
+def _metric_cell(result: dict[str, Any] | None) -> str:
+    """The metric label of an evaluation result, ``-`` where the stage has none."""
+    return metric_label(result) if result else "-"
+
+
 def _stage_table(stages: list[StageRun]) -> Block:
     header = ["stage", "kind", "steps", "train time", "held-out metric", "before", "after", "change",
               "reward first", "reward last", "status"]
@@ -72,13 +77,13 @@ def _stage_table(stages: list[StageRun]) -> Block:
             first, last = _first_last(stage, "reward")
         steps = _steps(stage)
         rows.append([stage.name, stage.kind or "-", "-" if steps is None else str(steps),
-                     duration(s.get("train_seconds")), metric_label(after or before) if (after or before) else "-",
+                     duration(s.get("train_seconds")), _metric_cell(after or before),
                      eval_cell(before), eval_cell(after), delta_cell(before, after), number_cell(first), number_cell(last),
                      _status(stage)])
         retention = s.get("retention") or {}
         kept_before, kept_after = retention.get("before"), retention.get("after")
         if kept_before or kept_after:
-            label = f"{metric_label(kept_after or kept_before)} of {retention.get('recipe', '?')}"
+            label = f"{_metric_cell(kept_after or kept_before)} of {retention.get('recipe', '?')}"
             rows.append(["↳ retention", "eval", "", "", label, eval_cell(kept_before), eval_cell(kept_after),
                          delta_cell(kept_before, kept_after), "", "", ""])
     return ("table", header, rows, {2, 3, 5, 6, 7, 8, 9})

@@ -10,22 +10,37 @@ completions is logged as ``rewards/<name>/gated``. A gate that cannot judge a co
 not close it.
 
 Gate rewards are rebuilt from the registry and called again on the same batch: gates are meant to be
-cheap rule checks.
+cheap rule checks. A gated reward is ``async`` when it or any of its gates is, so that an async gate's
+scores are awaited rather than read from an unawaited coroutine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from rltrain.rewards.guard import awaited_scores
 from verifiers.registry import RewardFn, Scores, is_async_reward, is_collective, mark_collective
 
 
 def _passes(gate_scores: Sequence[Sequence[float | None]], threshold: float, n: int) -> list[bool]:
-    return [all(scores[i] is None or scores[i] >= threshold for scores in gate_scores) for i in range(n)]
+    return [all(_opens(scores[i], threshold) for scores in gate_scores) for i in range(n)]
 
 
-def _apply(name: str, scores: list, passes: list[bool], kwargs: dict[str, Any]) -> Scores:
+def _opens(score: float | None, threshold: float) -> bool:
+    """A gate opens at or above ``threshold``; one that could not judge (``None``) does not close."""
+    return score is None or score >= threshold
+
+
+def _sync_scores(result: Scores | Awaitable[Scores]) -> Scores:
+    """The scores of a reward :func:`is_async_reward` calls sync; an awaitable here breaks that contract."""
+    if inspect.isawaitable(result):
+        raise TypeError("a synchronous reward returned an awaitable; declare it with `async def`")
+    return list(result)
+
+
+def _apply(name: str, scores: Scores, passes: list[bool], kwargs: dict[str, Any]) -> Scores:
     out = [s if ok or s is None else 0.0 for s, ok in zip(scores, passes, strict=False)]
     log_metric = kwargs.get("log_metric")
     if log_metric is not None and passes:
@@ -36,24 +51,24 @@ def _apply(name: str, scores: list, passes: list[bool], kwargs: dict[str, Any]) 
 def gated(name: str, fn: RewardFn, gates: Sequence[RewardFn], threshold: float) -> RewardFn:
     """``fn`` with its score replaced by 0.0 wherever a gate scores below ``threshold``."""
 
-    def gate_scores(prompts: list, completions: list, kwargs: dict[str, Any]) -> list[Scores]:
+    def gate_calls(prompts: list, completions: list, kwargs: dict[str, Any]) -> list[Scores | Awaitable[Scores]]:
         quiet = {k: v for k, v in kwargs.items() if k != "log_metric"}  # the gates log as their own rewards
-        return [list(gate(prompts, completions, **quiet)) for gate in gates]
+        return [gate(prompts, completions, **quiet) for gate in gates]
 
-    if is_async_reward(fn):
+    if is_async_reward(fn) or any(is_async_reward(gate) for gate in gates):
 
         async def gated_async(prompts: list, completions: list, **kwargs: Any) -> Scores:
-            scores = await fn(prompts, completions, **kwargs)
-            passes = _passes(gate_scores(prompts, completions, kwargs), threshold, len(completions))
-            return _apply(name, list(scores), passes, kwargs)
+            scores = await awaited_scores(fn(prompts, completions, **kwargs))
+            gate_scores = [await awaited_scores(result) for result in gate_calls(prompts, completions, kwargs)]
+            return _apply(name, scores, _passes(gate_scores, threshold, len(completions)), kwargs)
 
         gated_async.__name__ = name
         return mark_collective(gated_async, _collective(fn, gates))
 
     def gated_sync(prompts: list, completions: list, **kwargs: Any) -> Scores:
-        scores = fn(prompts, completions, **kwargs)
-        passes = _passes(gate_scores(prompts, completions, kwargs), threshold, len(completions))
-        return _apply(name, list(scores), passes, kwargs)
+        scores = _sync_scores(fn(prompts, completions, **kwargs))
+        gate_scores = [_sync_scores(result) for result in gate_calls(prompts, completions, kwargs)]
+        return _apply(name, scores, _passes(gate_scores, threshold, len(completions)), kwargs)
 
     gated_sync.__name__ = name
     return mark_collective(gated_sync, _collective(fn, gates))

@@ -25,10 +25,11 @@ those that did not is logged too (``rewards/<name>/with_tool``, ``/without_tool`
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,6 +55,11 @@ class RewardStats:
 
 class _Deadline(Exception):
     pass
+
+
+async def awaited_scores(result: Scores | Awaitable[Scores]) -> Scores:
+    """A reward call's scores, awaited when the reward is ``async`` (a :class:`RewardFn` may be either)."""
+    return await result if inspect.isawaitable(result) else result
 
 
 def _run_with_deadline(fn: Callable[[], Any], timeout: float) -> Any:
@@ -102,14 +108,15 @@ class GuardedReward:
             return self._fail(len(completions), kwargs, timed_out=False, error=f"{type(exc).__name__}: {exc}")
         return self._finish(result, completions, kwargs)
 
-    def _fail(self, n: int, kwargs: dict[str, Any], *, timed_out: bool, error: str) -> list[None]:
+    def _fail(self, n: int, kwargs: dict[str, Any], *, timed_out: bool, error: str) -> Scores:
         if self.stats.last_error != error:
             logger.warning("reward %s %s: %s (batch masked)", self.__name__, "timed out" if timed_out else "failed", error)
         self.stats.last_error = error
         self.stats.timed_out_calls += timed_out
         self.stats.errored_calls += not timed_out
         self._record(n, n, kwargs, timed_out=float(timed_out), errored=float(not timed_out))
-        return [None] * n
+        masked: Scores = [None] * n
+        return masked
 
     def _finish(self, result: Any, completions: list, kwargs: dict[str, Any]) -> Scores:
         values, n = list(result), len(completions)
@@ -146,9 +153,11 @@ class GuardedReward:
 class AsyncGuardedReward(GuardedReward):
     """The guard for an async reward function; TRL gathers async rewards concurrently."""
 
-    async def __call__(self, prompts: list, completions: list, **kwargs: Any) -> Scores:  # type: ignore[override]
+    async def __call__(  # type: ignore[override]  # the same call, awaitable: TRL awaits async rewards
+        self, prompts: list, completions: list, **kwargs: Any
+    ) -> Scores:
         try:
-            result = await asyncio.wait_for(self.fn(prompts, completions, **kwargs), self.timeout)
+            result = await asyncio.wait_for(awaited_scores(self.fn(prompts, completions, **kwargs)), self.timeout)
         except asyncio.TimeoutError:
             return self._fail(len(completions), kwargs, timed_out=True, error=f"no answer within {self.timeout}s")
         except Exception as exc:  # noqa: BLE001

@@ -264,13 +264,14 @@ class DynamicSampling:
     ) -> torch.Tensor:
         # TRL returns the rewards gathered over all processes, in global row order: the exact record of
         # who scored what, captured here for the spread test (see group_spread for why not the advantages).
-        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)  # type: ignore[misc]
+        rewards = super()._calculate_rewards(  # type: ignore[misc]  # GRPOTrainer's, next in the MRO
+            inputs, prompts, completions, completion_ids_list)
         self._dynamic_rewards = rewards
         return rewards
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> Output:
         if not self.model.training:
-            return super()._generate_and_score_completions(inputs)  # type: ignore[misc]
+            return super()._generate_and_score_completions(inputs)  # type: ignore[misc]  # GRPOTrainer's, next in the MRO
         size, generations = len(inputs), self.num_generations
         process = self.accelerator.process_index
         parts: list[Output] = []
@@ -281,7 +282,7 @@ class DynamicSampling:
             if round_index:
                 batch = self._dynamic_refill(round_index, size)
             self._dynamic_rewards = None
-            parts.append(super()._generate_and_score_completions(batch))  # type: ignore[misc]
+            parts.append(super()._generate_and_score_completions(batch))  # type: ignore[misc]  # GRPOTrainer's, next in the MRO
             if self._dynamic_rewards is None:
                 raise RuntimeError("dynamic sampling saw no rewards for the round (_calculate_rewards not called)")
             scores = spread_scores(self._dynamic_rewards, self.reward_weights, self.multi_objective_aggregation)

@@ -19,12 +19,15 @@ override, call or read is declared in :mod:`rltrain.rollout.trl_seam` and pinned
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rltrain.recipe.schema import RolloutConfig
 
+if TYPE_CHECKING:
+    from rltrain.tools import Toolset
 
-def grpo_trainer_class(rollout: RolloutConfig, *, with_tools: bool = False) -> type:
+
+def grpo_trainer_class(rollout: RolloutConfig, *, with_tools: bool = False) -> type[Any]:
     """A subclass of TRL's ``GRPOTrainer`` with the mixins ``rollout`` (and tools) ask for."""
     from trl import GRPOTrainer
 
@@ -43,7 +46,7 @@ def grpo_trainer_class(rollout: RolloutConfig, *, with_tools: bool = False) -> t
     return type("RolloutGRPOTrainer", (*mixins, GRPOTrainer), {"rollout": rollout})
 
 
-def build_grpo_trainer(rollout: RolloutConfig, toolset: Any = None, **kwargs: Any):
+def build_grpo_trainer(rollout: RolloutConfig, toolset: Toolset | None = None, **kwargs: Any) -> Any:
     """Construct the GRPO trainer for ``rollout`` with TRL's keyword arguments; ``toolset`` (a
     :class:`rltrain.tools.Toolset`) gives TRL its tools."""
     cls = grpo_trainer_class(rollout, with_tools=bool(toolset))

@@ -112,7 +112,24 @@ class RewardSchedule:
 
     What it overrides, calls and reads of TRL is declared in :data:`rltrain.rollout.trl_seam.SEAMS`."""
 
-    rollout: RolloutConfig
+    rollout: RolloutConfig  # set on the composed class by rltrain.rollout.grpo
+    # What the mixin reads of GRPOTrainer (annotations only: nothing here shadows TRL's attributes).
+    args: Any
+    state: Any
+    model: Any
+    accelerator: Any
+    reward_funcs: list[Any]
+    tools: Any
+    rollout_func: Any
+    environments: Any
+    environment_factories: Any
+    use_vllm: bool
+    pad_to_multiple_of: int | None
+    _tokenizer: Any
+    _metrics: dict[str, dict[str, list[float]]]
+    _get_per_token_logps_and_entropies: Callable[..., tuple[Any, Any, Any]]
+    _log_metric: Callable[[str, float], None]
+    _log_completion_extra: Callable[[str, list], None]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -152,11 +169,14 @@ class RewardSchedule:
             self._start_scoring(self._scoring_inputs, prompts, generated)
         return generated
 
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+    def _calculate_rewards(
+        self, inputs: list[dict[str, Any]], prompts: list, completions: list, completion_ids_list: list
+    ) -> torch.Tensor:
         future = self._scoring.pop(id(completions), None)
         started = time.perf_counter()
         if future is None:
-            rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            rewards = super()._calculate_rewards(  # type: ignore[misc]  # GRPOTrainer's, next in the MRO
+                inputs, prompts, completions, completion_ids_list)
             seconds = time.perf_counter() - started
             self._metric("timing/reward_wait_s", seconds)
             self._metric("timing/reward_compute_s", seconds)
@@ -211,7 +231,7 @@ class RewardSchedule:
         """TRL's scoring and advantages for a batch generated earlier, with the ratio taken against the
         policy that generated it."""
         self._replay = flight.generated
-        output = super()._generate_and_score_completions(flight.inputs)
+        output = super()._generate_and_score_completions(flight.inputs)  # type: ignore[misc]  # GRPOTrainer's, next in the MRO
         if flight.behaviour_logps is not None:
             logps = flight.behaviour_logps
             if logps.shape != output["completion_ids"].shape:

@@ -9,26 +9,33 @@ TRL is declared in :data:`rltrain.rollout.trl_seam.SEAMS`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rltrain.rollout.trl_seam import TOOL_LOOP_RESULT, result_field
 from rltrain.tools.metrics import batch_counters, batch_metrics
+
+if TYPE_CHECKING:
+    from rltrain.tools import Toolset
 
 
 class ToolRollout:
     """Logs ``tools/*`` metrics after TRL's tool loop; ``self.toolset`` is the run's :class:`~rltrain.tools.Toolset`."""
 
-    toolset: Any
+    toolset: Toolset  # set on the composed class by rltrain.rollout.grpo
+    # What the mixin reads of GRPOTrainer (annotations only: nothing here shadows TRL's attributes).
+    model: Any
+    accelerator: Any
+    _metrics: dict[str, dict[str, list[float]]]
 
-    def _tool_call_loop(self, *args: Any, **kwargs: Any):
+    def _tool_call_loop(self, *args: Any, **kwargs: Any) -> Any:
         import torch
 
-        result = super()._tool_call_loop(*args, **kwargs)  # type: ignore[misc]
+        result = super()._tool_call_loop(*args, **kwargs)  # type: ignore[misc]  # GRPOTrainer's, next in the MRO
         completions = result_field(result, TOOL_LOOP_RESULT, "completions")
         sums = torch.tensor(batch_counters(completions, self.toolset.ledger.take()), dtype=torch.float64,
-                            device=self.accelerator.device)  # type: ignore[attr-defined]
-        sums = self.accelerator.reduce(sums, reduction="sum")  # type: ignore[attr-defined]
-        mode = "train" if self.model.training else "eval"  # type: ignore[attr-defined]
+                            device=self.accelerator.device)
+        sums = self.accelerator.reduce(sums, reduction="sum")
+        mode = "train" if self.model.training else "eval"
         for key, value in batch_metrics(sums.tolist()).items():
-            self._metrics[mode][key].append(value)  # type: ignore[attr-defined]
+            self._metrics[mode][key].append(value)
         return result

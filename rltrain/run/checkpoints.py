@@ -229,10 +229,11 @@ _OPAQUE_WRITE = ("pytorchstreamwriter failed writing file", "iostream error", "u
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
 
 
 def _free_bytes(path: Path) -> tuple[Path, int | None]:

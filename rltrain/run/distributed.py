@@ -258,9 +258,9 @@ def apply_cpu_deepspeed_shim() -> bool:
             return "gloo", distributed_type
         return found_backend, distributed_type
 
-    _prepare_backend.__wrapped__ = original  # type: ignore[attr-defined]
+    _prepare_backend.__wrapped__ = original  # type: ignore[attr-defined]  # FunctionType lacks it; unwrapping finds accelerate's
     setattr(_prepare_backend, _SHIM_MARKER, True)
-    PartialState._prepare_backend = _prepare_backend  # type: ignore[method-assign]
+    PartialState._prepare_backend = _prepare_backend
 
     if PartialState._shared_state.get("backend", "unset") is None and is_launched():
         logger.warning(

@@ -183,7 +183,7 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None, placement: NodeP
     if recipe.eval and not result.interrupted:
         logger.info("evaluating the trained model on held-out prompts")
         eval_after = evaluate_model(recipe, result.final_dir, result.final_dir or "")
-        if retention is not None:
+        if retention is not None and recipe.eval.retention is not None:  # the resumed recipe may have dropped it
             logger.info("evaluating the trained model on %s (retention)", recipe.eval.retention.recipe)
             retention["after"] = evaluate_model(retention_recipe(recipe), result.final_dir, result.final_dir or "")
     summary = {

@@ -11,11 +11,11 @@ conversations in a round run concurrently.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rltrain.tools.runtime import ERROR_PREFIX
+from rltrain.tools.runtime import ERROR_PREFIX, GuardedTool
 
 
 @dataclass
@@ -45,7 +45,7 @@ def tool_suffix_ids(tokenizer: Any, tool_messages: list[dict[str, Any]]) -> list
     return full[len(prefix):]
 
 
-def _run_calls(calls: list[tuple[int, str, dict[str, Any]]], tools: dict[str, Callable[..., Any]]) -> list[str]:
+def _run_calls(calls: list[tuple[int, str, dict[str, Any]]], tools: dict[str, GuardedTool]) -> list[str]:
     async def one(name: str, arguments: Any) -> str:
         if name not in tools:
             return f"{ERROR_PREFIX}there is no tool called {name!r}; tools: {sorted(tools)}"
@@ -60,7 +60,7 @@ def _run_calls(calls: list[tuple[int, str, dict[str, Any]]], tools: dict[str, Ca
 
 
 def generate_with_tools(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]], *,
-                        tools: list[Callable[..., Any]], samples: int, max_new_tokens: int, max_rounds: int,
+                        tools: Sequence[GuardedTool], samples: int, max_new_tokens: int, max_rounds: int,
                         batch_size: int, sampling: dict[str, Any]) -> list[list[list[dict[str, Any]]]]:
     """``samples`` tool-using completions (message lists) per chat prompt; the caller seeds sampling."""
     import torch
@@ -70,10 +70,11 @@ def generate_with_tools(model: Any, tokenizer: Any, prompts: list[list[dict[str,
 
     ensure_tool_parser(tokenizer)
     by_name = {t.__name__: t for t in tools}
+    template_tools: list[dict[str, Any] | Callable[..., Any]] = list(tools)
     device = next(model.parameters()).device
     convs: list[Conversation] = []
     for prompt in prompts:
-        ids = _ids(tokenizer.apply_chat_template(prompt, tools=tools, add_generation_prompt=True, tokenize=True))
+        ids = _ids(tokenizer.apply_chat_template(prompt, tools=template_tools, add_generation_prompt=True, tokenize=True))
         convs += [Conversation(ids=list(ids), prompt_len=len(ids)) for _ in range(samples)]
     pad = tokenizer.pad_token_id
     for round_no in range(max_rounds + 1):
@@ -92,7 +93,7 @@ def generate_with_tools(model: Any, tokenizer: Any, prompts: list[list[dict[str,
                 new = row[:left]
                 if tokenizer.eos_token_id in new:
                     new = new[: new.index(tokenizer.eos_token_id) + 1]
-                message = parse_response(tokenizer, new, prefix=conv.ids, tools=tools) if new else {
+                message = parse_response(tokenizer, new, prefix=conv.ids, tools=template_tools) if new else {
                     "role": "assistant", "content": ""}
                 conv.ids += new
                 conv.messages.append(message)

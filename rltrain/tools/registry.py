@@ -17,7 +17,7 @@ from typing import Any
 
 from rltrain.errors import RecipeError
 from rltrain.tools.python_tool import python_tool
-from rltrain.tools.runtime import ToolLedger, ToolSchemaError, guarded_tool
+from rltrain.tools.runtime import GuardedTool, ToolLedger, ToolSchemaError, guarded_tool
 
 BUILTIN_TOOLS: dict[str, Callable[..., Callable[..., Any]]] = {"python": python_tool}
 """Built-in tool factories by recipe name; each takes the recipe's ``params``."""
@@ -27,7 +27,7 @@ BUILTIN_TOOLS: dict[str, Callable[..., Callable[..., Any]]] = {"python": python_
 class Toolset:
     """The tools of a run: the functions TRL calls and the ledger counting those calls."""
 
-    functions: list[Callable[..., Any]] = field(default_factory=list)
+    functions: list[GuardedTool] = field(default_factory=list)
     ledger: ToolLedger = field(default_factory=ToolLedger)
 
     def __bool__(self) -> bool:
@@ -37,7 +37,7 @@ class Toolset:
     def names(self) -> list[str]:
         return [f.__name__ for f in self.functions]
 
-    def by_name(self) -> dict[str, Callable[..., Any]]:
+    def by_name(self) -> dict[str, GuardedTool]:
         return {f.__name__: f for f in self.functions}
 
 

@@ -27,9 +27,9 @@ import inspect
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 Outcome = Literal["ok", "error", "timeout", "bad_arguments"]
 
@@ -53,6 +53,16 @@ class ToolFailure(Exception):
 
 class ToolSchemaError(ValueError):
     """The callable cannot be described to the model (no type hints or no docstring for an argument)."""
+
+
+class GuardedTool(Protocol):
+    """What :func:`guarded_tool` returns: the async function TRL calls with the model's arguments (it always
+    answers with text), named as the model calls it and carrying the JSON ``schema`` the model is shown."""
+
+    __name__: str
+    schema: dict[str, Any]
+
+    def __call__(self, **arguments: Any) -> Awaitable[str]: ...
 
 
 @dataclass
@@ -117,7 +127,7 @@ def _named_like(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
 
     probe.__name__ = probe.__qualname__ = name
     probe.__doc__ = inspect.getdoc(fn)
-    probe.__wrapped__ = fn  # type: ignore[attr-defined] - signature and annotations come from here
+    probe.__wrapped__ = fn  # type: ignore[attr-defined]  # FunctionType lacks it; get_json_schema reads fn's signature through it
     probe.__annotations__ = dict(getattr(fn, "__annotations__", {}))
     return probe
 
@@ -179,7 +189,7 @@ def _in_daemon_thread(name: str, fn: Callable[..., Any], arguments: dict[str, An
 
 
 def guarded_tool(name: str, fn: Callable[..., Any], *, timeout: float, ledger: ToolLedger,
-                 max_chars: int = 4000) -> Callable[..., Any]:
+                 max_chars: int = 4000) -> GuardedTool:
     """``fn`` as an async tool for TRL named ``name``: deadline, argument check, errors as text, counted."""
     schema = tool_schema(fn, name)
     is_async = inspect.iscoroutinefunction(fn)
@@ -205,7 +215,8 @@ def guarded_tool(name: str, fn: Callable[..., Any], *, timeout: float, ledger: T
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = inspect.getdoc(fn)
-    call.__wrapped__ = fn  # type: ignore[attr-defined] - so chat templates render fn's own schema
+    call.__wrapped__ = fn  # type: ignore[attr-defined]  # FunctionType lacks it; chat templates render fn's schema through it
     call.__annotations__ = dict(getattr(fn, "__annotations__", {}))
-    call.schema = schema  # type: ignore[attr-defined]
-    return call
+    tool = cast(GuardedTool, call)
+    tool.schema = schema
+    return tool

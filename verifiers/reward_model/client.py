@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from verifiers.errors import VerifierError
 from verifiers.reward_model.rendering import Thinking, plain, response_text
 
 __all__ = ["RewardModelClient", "score_in_chunks"]
 
+_Item = TypeVar("_Item")
 
-def score_in_chunks(items: Sequence[Any], score_chunk: Callable[[Sequence[Any]], list[float]], *,
+
+def score_in_chunks(items: Sequence[_Item], score_chunk: Callable[[Sequence[_Item]], list[float]], *,
                     batch_size: int, concurrency: int) -> list[float]:
     """Scores of ``items`` in order: chunks of ``batch_size`` sent by up to ``concurrency`` threads."""
     chunks = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]

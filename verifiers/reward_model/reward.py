@@ -9,12 +9,12 @@ call, not when the recipe is validated.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from verifiers.completions import completion_text
 from verifiers.errors import VerifierError
-from verifiers.registry import RewardFn, register_reward
+from verifiers.registry import RewardFn, mark_collective, register_reward
 from verifiers.reward_model.client import RewardModelClient
 from verifiers.reward_model.model import load_reward_model, zero3_active
 from verifiers.reward_model.rendering import Pair, Thinking
@@ -96,32 +96,46 @@ def build_reward_model(
     if label is not None and (mode != "vllm" or vllm_endpoint != "classify"):
         raise VerifierError("reward_model: params.label is for mode vllm with vllm_endpoint: classify")
 
+    # The remote client, kept to count how often a busy server made a batch wait.
+    remote: RewardModelClient | None = None
+    scorer: Callable[[Sequence[Pair]], list[float]]
     if mode == "remote":
-        client = RewardModelClient(url, timeout=timeout, retries=retries, batch_size=batch_size, thinking=thinking,
+        assert url is not None  # checked above
+        remote = RewardModelClient(url, timeout=timeout, retries=retries, batch_size=batch_size, thinking=thinking,
                                    api=api)
-        scorer = client.score
+        scorer = remote.score
     elif mode == "vllm":
+        assert url is not None  # checked above
         scorer = VLLMRewardClient(url, endpoint=vllm_endpoint, model=model, tokenizer=tokenizer or model_path,
                                   label=label, timeout=timeout, retries=retries, batch_size=batch_size,
                                   max_length=max_length, thinking=thinking,
                                   trust_remote_code=trust_remote_code).score
     else:
-        def scorer(pairs: Sequence[Pair]) -> list[float]:
-            loaded = load_reward_model(model_path, batch_size=batch_size, max_length=max_length,
-                                       truncation=truncation, thinking=thinking, trust_remote_code=trust_remote_code)
-            return loaded.score(pairs)
-
-    remote = scorer.__self__ if mode == "remote" else None  # the RewardModelClient: it counts busy waits
+        assert model_path is not None  # checked above
+        scorer = _in_process_scorer(model_path, batch_size=batch_size, max_length=max_length, truncation=truncation,
+                                    thinking=thinking, trust_remote_code=trust_remote_code)
 
     def reward_model(prompts: list, completions: list, **columns: Any) -> list[float | None]:
         pairs = [(p, completion_text(c)) for p, c in zip(prompts, completions, strict=False)]
         waits_before = remote.busy_waits if remote is not None else 0
-        scores = list(normalize(scorer(pairs), normalization, prompts))
+        scores: list[float | None] = list(normalize(scorer(pairs), normalization, prompts))
         log_metric = columns.get("log_metric")
         if remote is not None and callable(log_metric):  # how often a busy server made this batch wait
             log_metric("verifiers/reward_model/busy_waits", remote.busy_waits - waits_before)
         return scores
 
     # In a ZeRO-3 rank the in-process model is sharded: every rank must call it, in the trainer's thread.
-    reward_model.collective = mode == "in_process" and zero3_active()  # type: ignore[attr-defined]
-    return reward_model
+    return mark_collective(reward_model, mode == "in_process" and zero3_active())
+
+
+def _in_process_scorer(model_path: str, *, batch_size: int, max_length: int, truncation: Literal["left", "right"],
+                       thinking: Thinking, trust_remote_code: bool) -> Callable[[Sequence[Pair]], list[float]]:
+    """Scores from the reward model at ``model_path``, loaded in this process on the first call (not when the
+    recipe is validated) and cached by :func:`load_reward_model`."""
+
+    def score(pairs: Sequence[Pair]) -> list[float]:
+        loaded = load_reward_model(model_path, batch_size=batch_size, max_length=max_length,
+                                   truncation=truncation, thinking=thinking, trust_remote_code=trust_remote_code)
+        return loaded.score(pairs)
+
+    return score

@@ -145,7 +145,7 @@ class VLLMRewardClient:
             if self._ready:
                 return
             card = self._served_model()
-            source = self.tokenizer_source or card.get("root") or self.model
+            source = self._tokenizer_from(card)
             self._tokenizer = _load_tokenizer(source, self.trust_remote_code)
             self._bos = self._added_bos(self._tokenizer)
             max_model_len = card.get("max_model_len")
@@ -154,6 +154,15 @@ class VLLMRewardClient:
             if isinstance(self.label, str):
                 self._label_index = _label_index(source, self.label, self.trust_remote_code)
             self._ready = True
+
+    def _tokenizer_from(self, card: dict[str, Any]) -> str:
+        """Where the chat template comes from: ``params.tokenizer``, else the served model's path (its card's
+        ``root``), else its served name (known once :meth:`_served_model` ran)."""
+        source = self.tokenizer_source or card.get("root") or self.model
+        if not isinstance(source, str):
+            raise VerifierError(f"{self.url}: the served model names no tokenizer (root {card.get('root')!r}); set "
+                                "params.tokenizer to a local directory or hub id of the served model")
+        return source
 
     def _served_model(self) -> dict[str, Any]:
         """The ``/v1/models`` entry of the reward model; sets :attr:`model` when it was not given."""
@@ -210,8 +219,8 @@ class VLLMRewardClient:
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def _body(self, texts: list[str], switch: dict[str, bool] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "input": texts}
+    def _body(self, texts: Sequence[str], switch: dict[str, bool] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "input": list(texts)}
         if self._truncate:
             body["truncate_prompt_tokens"] = self._truncate
         body.update(switch if switch is not None else self._switch or {})
@@ -302,7 +311,7 @@ class VLLMRewardClient:
             raise VerifierError(f"{where}: result indices {[d['index'] for d in items]} do not match the {n} texts sent")
         return items
 
-    def _chunk(self, texts: list[str]) -> list[float]:
+    def _chunk(self, texts: Sequence[str]) -> list[float]:
         items = self._items(self._post(self._body(texts)), len(texts))
         where = f"reward model on vLLM ({self.url}/{self.endpoint})"
         read = self._classified if self.endpoint == "classify" else self._pooled

@@ -93,7 +93,7 @@ def with_programs(rows: list[Row], *, share: float, seed: int, held_out: int = 0
     n_code = round(len(train) * share / (1.0 - share))
     code = programs(size=n_code, seed=seed, **program_params)
     columns = {key for row in rows + code for key in row}
-    empty = {key: [] if key in ("instruction_id_list", "kwargs") else None for key in columns}
+    empty: dict[str, list[Any] | None] = {key: [] if key in ("instruction_id_list", "kwargs") else None for key in columns}
     slots = [True] * n_code + [False] * len(train)
     random.Random(seed + 7).shuffle(slots)
     code_iter, train_iter = iter(code), iter(train)
