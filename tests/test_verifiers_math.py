@@ -172,6 +172,8 @@ EQUAL = [
     # choice letters and words
     (r"\text{(C)}", "C"), ("(b)", "B"), ("monday", r"\text{Monday}"), ("No Solution", r"\text{no solution}"),
     ("12", r"solution ... \boxed{12}"), ("72", "She sold 48 + 24 = 72 clips. #### 72"),
+    # groups of named values, TeX written without a space, a stray backslash
+    ("(5,2),(7,2)", "p=5,q=2;p=7,q=2"), (r"\sqrt{2}, -\sqrt{2}", r"x_1 = \sqrt{2},\quadx_2 = -\sqrt{2}"), ("185\\", "185"),
 ]  # fmt: skip
 
 DIFFERENT = [
@@ -183,7 +185,7 @@ DIFFERENT = [
     ("2", r"\pm 2"), ("2, -3", "2, 3"), ("2, 3, 4", "2, 3"), (r"\{0\}", r"\emptyset"), ("3-4i", "3+4i"), ("i", "-i"),
     ("-\\infty", "\\infty"), (r"\begin{pmatrix} 1 & 3 \\ 2 & 4 \end{pmatrix}", r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}"),
     ("(2, 1)", r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"), ("B", "C"), ("odd", "even"), ("-2^2", "4"), (r"2\frac{1}{2}", "1"),
-    (r"\sin x^2", r"\sin^2 x"), (r"\frac{\pi}{4}", "45"),
+    (r"\sin x^2", r"\sin^2 x"), (r"\frac{\pi}{4}", "45"), ("(2,5),(7,2)", "p=5,q=2;p=7,q=2"),
 ]  # fmt: skip
 
 
@@ -259,6 +261,114 @@ def test_invalid_policy_is_named() -> None:
         MathPolicy(lists="sorted")  # type: ignore[arg-type]
 
 
+
+# --- conventions other graders' suites agree on ------------------------------------------------------
+
+_M = r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}"
+_SWAP = r"\begin{pmatrix} 0 & 1 \\ 1 & 0 \end{pmatrix}"
+_SOLUTION = "First, $\\boxed{12}$ marbles are in the red bag.\n\nWith the blue bag the total is $\\boxed{20}$."
+
+PEER_AGREED = [
+    # the same matrix in any bracket environment
+    (r"\boxed{\begin{bmatrix} 0 & 0 & 1 \\ 0 & 1 & 0 \\ 1 & 0 & 0 \end{bmatrix}}", r"\begin{pmatrix}0&0&1\\0&1&0\\1&0&0\end{pmatrix}"),
+    (r"\begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix}", _M),  # a response that is only a matrix
+    (r"\boxed{\begin{matrix} 1 & 2 \\ 3 & 4 \end{matrix}}", _M),
+    # an exact value followed by its approximation
+    (r"\boxed{\frac{\sqrt{3}}{3} \approx 0.577}", r"\frac{\sqrt{3}}{3}"),
+    (r"\boxed{\frac{9.5}{3.14159} \approx 3.02}", r"\frac{9.5}{3.14159}"),
+    # a labelled value: one side names a quantity, the other is a pure value
+    (r"\boxed{\frac{\sqrt6}{6}}", r"\frac{NO}{BO}=\frac{1}{\sqrt{6}}"),
+    (r"\boxed{\frac{NO}{BO} = \frac{\sqrt6}{6}}", r"\frac{1}{\sqrt{6}}"),
+    (r"\boxed{45}", r"\angle ABC = 45^\circ"),
+    (r"\boxed{0.6}", r"\sin A = \frac{3}{5}"),
+    (r"\boxed{x = 3}", "3"),
+    # matrix arithmetic written out in the answer
+    (r"The sum is $" + _M + r" + \begin{pmatrix} 5 & 6 \\ 7 & 8 \end{pmatrix}$", r"\begin{pmatrix} 6 & 8 \\ 10 & 12 \end{pmatrix}"),
+    (r"\boxed{" + _M + _SWAP + "}", r"\begin{pmatrix} 2 & 1 \\ 4 & 3 \end{pmatrix}"),
+    (r"\boxed{2" + _M + "}", r"\begin{pmatrix} 2 & 4 \\ 6 & 8 \end{pmatrix}"),
+    # a gold that is a whole solution: its last box
+    (r"\boxed{20}", _SOLUTION),
+    # a chain of equations: its last part
+    (r"\boxed{0}", r"1 = \zeta = x = 0"),
+    (r"\boxed{12}", r"\frac{1}{2} ab = \frac{1}{2} \cdot 4 \cdot 6 = 12"),
+    (r"\boxed{m + n = 3 + 4 = 7}", "7"),
+    # several boxed parts against one box holding them all
+    (r"\boxed{2, 3}", r"\boxed{2}, \boxed{3}"),
+    (r"\boxed{1, 2}", r"\boxed{1} \text{ papers and } \boxed{2} \text{ bins}"),
+    # an unboxed final answer in another language
+    ("答案是 5。\n\n验证：2 + 3 = 5，共检查 2 次。", "5"),
+    ("最终答案：12（每盒 3 个，共 4 盒）", "12"),
+    ("La réponse est 7.\n\nVérification : 3 + 4 = 7, en 2 étapes.", "7"),
+    ("Die Antwort ist 9.\n\nProbe: 4 + 5 = 9, in 2 Schritten.", "9"),
+    ("La respuesta es 15.\n\nComprobación: 7 + 8 = 15 en 2 pasos.", "15"),
+    ("每箱有 12 个苹果，4 箱一共有 12 × 4 = 48 个苹果。", "48"),
+    ("每分钟放水 40 升，水池的水将在300分钟内放完。", "300"),
+    # a thousands separator in a gold the worker reads
+    (r"\boxed{2 \cdot 7458}", "14{,}916"),
+]
+
+PEER_DIFFERENT = [
+    (r"\boxed{\begin{vmatrix} 1 & 2 \\ 3 & 4 \end{vmatrix}}", _M),  # a determinant, not the matrix
+    (r"\boxed{\begin{bmatrix} 1 & 2 \\ 4 & 3 \end{bmatrix}}", _M),
+    (r"\boxed{\frac{\sqrt{2}}{3} \approx 0.471}", r"\frac{\sqrt{3}}{3}"),
+    (r"\boxed{\pi \approx 3.14}", r"\frac{22}{7}"),
+    (r"\boxed{\frac{3}{2}}", r"\frac{AE}{EC} = \frac{2}{3}"),
+    (r"\boxed{6}", "2x = 6"),  # an unsolved equation, not a labelled value
+    (r"\boxed{5}", "x + y = 5"),
+    (r"\boxed{x + y = 5}", "5"),
+    (r"\boxed{6}", "x^2 = 6"),
+    (r"\boxed{" + _SWAP + _M + "}", r"\begin{pmatrix} 2 & 1 \\ 4 & 3 \end{pmatrix}"),  # the product in the other order
+    (r"\boxed{" + _M + r" - \begin{pmatrix} 5 & 6 \\ 7 & 8 \end{pmatrix}}", r"\begin{pmatrix} 6 & 8 \\ 10 & 12 \end{pmatrix}"),
+    (r"\boxed{\begin{pmatrix} 1 & 0 \end{pmatrix} + \begin{pmatrix} 0 \\ 2 \end{pmatrix}}", r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"),
+    (r"\boxed{12}", _SOLUTION),
+    (r"\boxed{m + n = 3 + 4 = 7}", "12"),
+    (r"\boxed{2}", r"\boxed{1} \text{ papers and } \boxed{2} \text{ bins}"),
+    ("答案是 5。\n\n验证：2 + 3 = 5，共检查 2 次。", "2"),
+    ("La réponse est 7.\n\nVérification : 3 + 4 = 7, en 2 étapes.", "2"),
+    ("Die Antwort ist 9.\n\nProbe: 4 + 5 = 9, in 2 Schritten.", "2"),
+    ("La respuesta es 15.\n\nComprobación: 7 + 8 = 15 en 2 pasos.", "2"),
+    ("每箱有 12 个苹果，4 箱一共有 12 × 4 = 48 个苹果。", "12"),
+]
+
+
+@pytest.mark.parametrize(("completion", "gold"), PEER_AGREED)
+def test_conventions_shared_with_other_graders(completion: str, gold: str) -> None:
+    verdict = verify(completion, gold, timeout=10.0)
+    assert verdict.reason == "equivalent", verdict
+
+
+@pytest.mark.parametrize(("completion", "gold"), PEER_DIFFERENT)
+def test_near_misses_of_the_shared_conventions(completion: str, gold: str) -> None:
+    verdict = verify(completion, gold, timeout=10.0)
+    assert verdict.reason == "not equal", verdict
+
+
+@pytest.mark.parametrize(("completion", "gold"), PEER_AGREED + PEER_DIFFERENT)
+def test_fast_path_never_contradicts_sympy_on_the_shared_conventions(completion: str, gold: str) -> None:
+    pred, gold_text = extract_final_answer(completion), extract_gold(gold)
+    assert pred is not None and gold_text is not None
+    fast = decide_fast(pred, gold_text)
+    assert fast is None or fast == compare(pred, gold_text)
+
+
+def test_statements_in_other_languages_are_fallbacks_that_require_boxed_disables() -> None:
+    assert extract_final_answer("答案是 5") == "5"
+    assert extract_final_answer("La réponse est 7.") == "7"
+    assert extract_final_answer("答案是 5", require_boxed=True) is None
+    assert extract_final_answer("Die Antwort ist 9.", require_boxed=True) is None
+
+
+def test_decimal_comma_policy() -> None:
+    comma = MathPolicy(decimal_comma=True)
+    assert verify(r"\boxed{1.22}", "1,22").reason == "not equal"  # by default a list of 1 and 22
+    assert verify(r"\boxed{1.22}", "1,22", policy=comma).correct
+    assert verify(r"\boxed{1000,99}", "1000.99", policy=comma).correct
+    assert verify("Le prix est donc 2,74 euros.", "2.74", policy=comma).correct
+    assert verify(r"\boxed{2, 3}", "3, 2", policy=comma).correct  # a comma and a space still separate a list
+    assert verify(r"\boxed{1,000}", "1000").correct
+    assert not verify(r"\boxed{1,000}", "1000", policy=comma).correct  # one, to three places
+
+
 # --- verify and verify_batch -------------------------------------------------------------------------
 
 
@@ -273,7 +383,7 @@ def test_verify_equivalent_not_equal_and_missing() -> None:
 
 @pytest.mark.parametrize("gold", ["", "   ", None, r"\frac{1}{", r"\boxed{", "x" * 5000])
 def test_unparseable_gold(gold: object) -> None:
-    assert verify(r"\boxed{1}", gold).reason == "unparseable gold"  # type: ignore[arg-type]
+    assert verify(r"\boxed{1}", gold).reason == "unparseable gold"
 
 
 def test_verify_batch_keeps_order_and_mixes_paths() -> None:

@@ -11,11 +11,11 @@ import pytest
 from verifiers.math import verify_batch
 
 CASES_PATH = Path(__file__).parent / "data" / "math_verifier_cases.jsonl"
-#: The answer categories issue 3 lists, plus extraction from whole responses.
+#: The answer categories, extraction from whole responses, and conventions other graders' suites label.
 CATEGORIES = {
     "integers", "decimals_fractions", "mixed_numbers", "percent", "roots", "pi", "powers", "scientific", "degrees",
     "units", "equations", "plus_minus", "tuples", "intervals", "sets_lists", "inequalities", "matrices", "complex",
-    "infinity", "expressions", "multiple_choice", "text", "extraction",
+    "infinity", "expressions", "multiple_choice", "text", "extraction", "peer_conventions",
 }  # fmt: skip
 MIN_ACCURACY = 0.99
 

@@ -21,6 +21,11 @@ SLOW = r"\sqrt{-x^2-1}(\sin x+\cos x+\tan x)^{30}"
 #: Allowance on top of the timeout for process scheduling on a loaded machine.
 SLACK = 3.0
 
+#: A 4x4 matrix, and a 60-entry column and row: products of them would write out megabytes of cells.
+_SQUARE = "\\begin{pmatrix}" + " \\\\ ".join(["1&2&3&4"] * 4) + "\\end{pmatrix}"
+_COLUMN = "\\begin{pmatrix}" + " \\\\ ".join(["1"] * 60) + "\\end{pmatrix}"
+_ROW = "\\begin{pmatrix}" + " & ".join(["1"] * 60) + "\\end{pmatrix}"
+
 #: (name, completion, gold, expected reason)
 PATHOLOGICAL = [
     ("power tower", r"\boxed{9^{9^{9^{9}}}}", "5", "not equal"),
@@ -45,6 +50,8 @@ PATHOLOGICAL = [
     ("tower of variables", r"\boxed{x^{x^{x^{x^{x}}}}}", "x", {"not equal", "timeout"}),  # depends on the test points
     ("tower of bounded-below bases", r"\boxed{(x^2+2)^{(x^2+2)^{(x^2+2)^{(x^2+2)^{(x^2+2)^{x^2+2}}}}}}", "5", {"not equal", "timeout"}),
     ("100k-character gold", r"\boxed{5}", "1" * 100_000, "unparseable gold"),
+    ("chain of matrix products", "\\boxed{" + _SQUARE * 12 + "}", _SQUARE, "not equal"),
+    ("outer product of long vectors", "\\boxed{" + _COLUMN + _ROW + "}", "1", "not equal"),
 ]
 
 
@@ -70,7 +77,9 @@ def _in_thread(fn: Callable[[], object]) -> tuple[object, float]:
     thread.join(120)
     assert not thread.is_alive(), "verify() did not return"
     assert "error" not in box, f"verify() raised {box.get('error')!r}"
-    return box["value"], box["elapsed"]
+    elapsed = box["elapsed"]
+    assert isinstance(elapsed, float)
+    return box["value"], elapsed
 
 
 @pytest.mark.parametrize(("name", "completion", "gold", "reason"), PATHOLOGICAL, ids=[p[0] for p in PATHOLOGICAL])
@@ -83,7 +92,11 @@ def test_pathological_input_gets_a_verdict_within_the_timeout_off_the_main_threa
     assert elapsed < TIMEOUT + SLACK, f"{name}: {elapsed:.1f}s"
 
 
-@pytest.mark.parametrize("name", ["100k-character answer", "megabyte of prose", "deeply nested braces", "100k-character gold"])
+@pytest.mark.parametrize(
+    "name",
+    ["100k-character answer", "megabyte of prose", "deeply nested braces", "100k-character gold", "chain of matrix products",
+     "outer product of long vectors"],
+)  # fmt: skip
 def test_the_in_process_part_is_fast_on_huge_inputs(name: str) -> None:
     """Extraction and the plain-number path run in the caller's process: they must be linear and quick."""
     _, completion, gold, _ = next(p for p in PATHOLOGICAL if p[0] == name)

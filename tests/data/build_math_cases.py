@@ -530,6 +530,62 @@ for gold, completion, expected, note in _EXTRACTION:
     raw("extraction", gold, completion, expected, note)
 
 
+# --- conventions other graders' suites label (matrices, approximations, labels, chains, languages) -------
+_PM = "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"
+_SWAP = "\\begin{pmatrix} 0 & 1 \\\\ 1 & 0 \\end{pmatrix}"
+pairs(
+    "peer_conventions",
+    [(_PM, "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}"), ("\\begin{bmatrix} 2 & -1 \\\\ 0 & 3 \\end{bmatrix}",
+      "\\begin{matrix} 2 & -1 \\\\ 0 & 3 \\end{matrix}"),
+     ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt{3}}{3} \\approx 0.577"), ("2\\sqrt{5}", "2\\sqrt{5} \\approx 4.47"),
+     ("\\frac{\\pi}{4}", "\\frac{\\pi}{4} \\approx 0.785"),
+     ("\\frac{NO}{BO}=\\frac{1}{\\sqrt{6}}", "\\frac{\\sqrt{6}}{6}"), ("\\frac{AE}{EC} = \\frac{2}{3}", "\\frac{4}{6}"),
+     ("\\angle ABC = 45^\\circ", "45"), ("\\sin A = \\frac{3}{5}", "0.6"), ("\\frac{1}{\\sqrt{6}}", "\\frac{NO}{BO} = \\frac{\\sqrt{6}}{6}"),
+     ("\\begin{pmatrix} 6 & 8 \\\\ 10 & 12 \\end{pmatrix}", _PM + " + \\begin{pmatrix} 5 & 6 \\\\ 7 & 8 \\end{pmatrix}"),
+     ("\\begin{pmatrix} -4 & -4 \\\\ -4 & -4 \\end{pmatrix}", _PM + " - \\begin{pmatrix} 5 & 6 \\\\ 7 & 8 \\end{pmatrix}"),
+     ("\\begin{pmatrix} 2 & 1 \\\\ 4 & 3 \\end{pmatrix}", _PM + " " + _SWAP), ("\\begin{pmatrix} 3 & 4 \\\\ 1 & 2 \\end{pmatrix}", _SWAP + _PM),
+     ("\\begin{pmatrix} 2 & 4 \\\\ 6 & 8 \\end{pmatrix}", "2" + _PM), (_PM, "\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix} \\cdot " + _PM),
+     ("\\frac{1}{2} ab = \\frac{1}{2} \\cdot 4 \\cdot 6 = 12", "12"), ("m + n = 3 + 4 = 7", "7"), ("7", "m + n = 3 + 4 = 7"),
+     ("\\boxed{2}, \\boxed{3}", "2, 3"), ("\\boxed{4} \\text{ red and } \\boxed{7} \\text{ blue}", "4, 7"),
+     ("\\boxed{(1, 2)} \\text{ and } \\boxed{(3, 4)}", "(3, 4), (1, 2)"),
+     ("14{,}916", "2 \\cdot 7458"), ("14916", "14 {, }916")],
+    [(_PM, "\\begin{vmatrix} 1 & 2 \\\\ 3 & 4 \\end{vmatrix}"), (_PM, "\\begin{bmatrix} 1 & 2 \\\\ 4 & 3 \\end{bmatrix}"),
+     ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt{2}}{3} \\approx 0.471"), ("\\frac{22}{7}", "\\pi \\approx 3.14"),
+     ("\\frac{AE}{EC} = \\frac{2}{3}", "\\frac{3}{2}"), ("2x = 6", "6"), ("x + y = 5", "5"), ("\\angle ABC = 45^\\circ", "135"),
+     ("\\begin{pmatrix} 6 & 8 \\\\ 10 & 12 \\end{pmatrix}", _PM + " - \\begin{pmatrix} 5 & 6 \\\\ 7 & 8 \\end{pmatrix}"),
+     ("\\begin{pmatrix} 2 & 1 \\\\ 4 & 3 \\end{pmatrix}", _SWAP + " " + _PM),
+     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 & 0 \\end{pmatrix} + \\begin{pmatrix} 0 \\\\ 2 \\end{pmatrix}"),
+     ("m + n = 3 + 4 = 7", "12"), ("\\boxed{4} \\text{ red and } \\boxed{7} \\text{ blue}", "7"),
+     ("\\boxed{4} \\text{ red and } \\boxed{7} \\text{ blue}", "4, 8")],
+)  # fmt: skip
+case("peer_conventions", "10, 4, -2", "4, 10, -2", True, _UNORDERED)
+case("peer_conventions", "1,22", "1.22", False, "MathPolicy(decimal_comma=False): 1,22 is the list 1, 22")
+case("peer_conventions", "1000.99", "1000,99", False, "MathPolicy(decimal_comma=False): 1000,99 is the list 1000, 99")
+_SOLUTION = "Adding gives $\\boxed{12}$ marbles in the first bag.\n\nWith the second bag the total is $\\boxed{20}$."
+_PEER_RESPONSES = [
+    (_SOLUTION, "So there are 20 marbles.\nThe answer is $\\boxed{20}$.", True, "a gold solution: its last box"),
+    (_SOLUTION, "So there are 12 marbles.\nThe answer is $\\boxed{12}$.", False, "a gold solution: its last box"),
+    ("\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{bmatrix} 1 & 0 \\\\ 0 & 1 \\end{bmatrix}", True, "a bare matrix answer"),
+    ("\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{bmatrix} 1 & 0 \\\\ 0 & -1 \\end{bmatrix}", False, "a bare matrix answer"),
+    ("5", "答案是 5。\n\n验证：2 + 3 = 5，共检查 2 次。", True, "an answer statement in Chinese"),
+    ("2", "答案是 5。\n\n验证：2 + 3 = 5，共检查 2 次。", False, "an answer statement in Chinese"),
+    ("12", "最终答案：12（每盒 3 个，共 4 盒）", True, "an answer statement in Chinese"),
+    ("7", "La réponse est 7.\n\nVérification : 3 + 4 = 7, en 2 étapes.", True, "an answer statement in French"),
+    ("2", "La réponse est 7.\n\nVérification : 3 + 4 = 7, en 2 étapes.", False, "an answer statement in French"),
+    ("9", "Die Antwort ist 9.\n\nProbe: 4 + 5 = 9, in 2 Schritten.", True, "an answer statement in German"),
+    ("2", "Die Antwort ist 9.\n\nProbe: 4 + 5 = 9, in 2 Schritten.", False, "an answer statement in German"),
+    ("15", "La respuesta es 15.\n\nComprobación: 7 + 8 = 15 en 2 pasos.", True, "an answer statement in Spanish"),
+    ("2", "La respuesta es 15.\n\nComprobación: 7 + 8 = 15 en 2 pasos.", False, "an answer statement in Spanish"),
+    ("\\frac{2}{5}", "把 2 吨平均分成 5 份。答案：每份是 $\\frac{2}{5}$ 吨。", True, "a statement in Chinese prose"),
+    ("48", "每箱有 12 个苹果，4 箱一共有 12 × 4 = 48 个苹果。", True, "Chinese prose: its last computation"),
+    ("12", "每箱有 12 个苹果，4 箱一共有 12 × 4 = 48 个苹果。", False, "Chinese prose: its last computation"),
+    ("300", "每分钟放水 40 升，水池的水将在300分钟内放完。", True, "Chinese prose: its last number"),
+    ("40", "每分钟放水 40 升，水池的水将在300分钟内放完。", False, "Chinese prose: its last number"),
+]
+for gold, completion, expected, note in _PEER_RESPONSES:
+    raw("peer_conventions", gold, completion, expected, note)
+
+
 def main() -> None:
     out = Path(__file__).with_name("math_verifier_cases.jsonl")
     with out.open("w") as f:

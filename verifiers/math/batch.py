@@ -71,7 +71,7 @@ def prepare(completion: Any, gold: Any, policy: MathPolicy) -> MathVerdict | tup
     gold_answer = extract_gold(gold)
     text = completion_text(completion)
     is_choice = gold_answer is not None and choice_letter(clean(gold_answer), gold=True) is not None
-    extracted = extract_final_answer(text, require_boxed=policy.require_boxed, choice=is_choice)
+    extracted = extract_final_answer(text, require_boxed=policy.require_boxed, choice=is_choice, decimal_comma=policy.decimal_comma)
     if gold_answer is None or len(gold_answer) > MAX_GOLD_CHARS:
         return MathVerdict(False, extracted, UNPARSEABLE_GOLD)
     if extracted is None:

@@ -33,7 +33,7 @@ from typing import Any
 
 from verifiers.math.extraction import extract_gold
 from verifiers.math.latex import LatexError, TooLarge, parse_latex
-from verifiers.math.normalize import answer_key, clean
+from verifiers.math.normalize import answer_key, clean, decimal_points
 from verifiers.math.numbers import PlainNumber, plain_number
 from verifiers.math.policy import DEFAULT_POLICY, MathPolicy
 from verifiers.math.structure import (
@@ -50,6 +50,7 @@ from verifiers.math.structure import (
     choice_letter,
     is_variable,
     parse_answer,
+    stated_side,
 )
 from verifiers.math.verdict import EQUIVALENT, NOT_EQUAL, UNPARSEABLE_GOLD, Reason
 
@@ -160,17 +161,22 @@ class SympyJudge:
         self.seed = seed  # for the random test points; derived from the answer texts, so verdicts are repeatable
 
     def check_gold(self, gold: Answer) -> None:
-        """Raise :class:`GoldUnreadable` if a scalar or relation side of the gold cannot be parsed."""
+        """Raise :class:`GoldUnreadable` if a scalar of the gold, the value an equation states
+        (``\\angle ABC = 45`` states ``45``) or a side of any other relation cannot be parsed."""
         for leaf in _leaves(gold):
             if isinstance(leaf, Scalar):
                 self.value(leaf.text, gold=True)
             elif isinstance(leaf, Relation):
-                for side in leaf.sides:
+                stated = stated_side(leaf)
+                for side in leaf.sides if stated is None else (stated,):
                     if not is_variable(side):
                         self.check_gold(parse_answer(side, 1))
 
     def value(self, text: str, *, gold: bool) -> Any | None:
         """sympy value of a scalar; ``None`` for an unreadable prediction, :class:`GoldUnreadable` for a gold."""
+        plain = plain_number(text)
+        if plain is not None:  # "1,000" and "1.5e-3" are plain numbers, not for the LaTeX parser
+            return self.sp.Rational(plain.value.numerator, plain.value.denominator)
         try:
             value = parse_latex(text)
         except (LatexError, TooLarge):
@@ -338,13 +344,25 @@ def _is_infinite(s: Scalar) -> bool:
     return s.text.replace(" ", "") in _INFINITIES
 
 
-def _to_intervals(answer: Answer) -> list[tuple[Scalar, bool, Scalar, bool]] | None:
+Interval = tuple[Scalar, bool, Scalar, bool]
+
+
+def _joined_intervals(parts: list[list[Interval] | None]) -> list[Interval] | None:
+    """The intervals of all parts together; ``None`` if one part describes none."""
+    joined: list[Interval] = []
+    for part in parts:
+        if part is None:
+            return None
+        joined.extend(part)
+    return joined
+
+
+def _to_intervals(answer: Answer) -> list[Interval] | None:
     """The intervals an answer describes (inequalities in one variable, intervals, unions), or ``None``."""
     if isinstance(answer, EmptySet):
         return []
     if isinstance(answer, Union):
-        parts = [_to_intervals(p) for p in answer.parts]
-        return None if any(p is None for p in parts) else [i for p in parts for i in p]  # type: ignore[union-attr]
+        return _joined_intervals([_to_intervals(p) for p in answer.parts])
     if isinstance(answer, Items):
         if answer.kind == "tuple" and len(answer.items) == 2 and answer.open in "([" and answer.close in ")]":
             lo, hi = answer.items
@@ -352,15 +370,14 @@ def _to_intervals(answer: Answer) -> list[tuple[Scalar, bool, Scalar, bool]] | N
                 return [(lo, answer.open == "[", hi, answer.close == "]")]
             return None
         if answer.kind == "list" and answer.joiner in (",", "or", ";"):
-            parts = [_to_intervals(a) if isinstance(a, Relation) else None for a in answer.items]
-            return None if any(p is None for p in parts) else [i for p in parts for i in p]  # type: ignore[union-attr]
+            return _joined_intervals([_to_intervals(a) if isinstance(a, Relation) else None for a in answer.items])
         return None
     if isinstance(answer, Relation):
         return _inequality_intervals(answer)
     return None
 
 
-def _inequality_intervals(rel: Relation) -> list[tuple[Scalar, bool, Scalar, bool]] | None:
+def _inequality_intervals(rel: Relation) -> list[Interval] | None:
     if "=" in rel.ops:
         return None
     variables = [i for i, side in enumerate(rel.sides) if is_variable(side) and not side.strip().startswith("(")]
@@ -479,7 +496,7 @@ def equal(gold: Answer, pred: Answer, judge: Judge, policy: MathPolicy) -> bool:
             return all(equal(gold, p, judge, policy) for p in pred.items)
         return False
     if isinstance(pred, Scalar):
-        return _scalars(gold, pred, judge)  # type: ignore[arg-type]
+        return _scalars(gold, pred, judge)
     return False
 
 
@@ -566,6 +583,8 @@ def _relations(gold: Answer, pred: Answer, judge: Judge, policy: MathPolicy) -> 
 
 def judge_texts(pred: str, gold: str, judge: Judge, policy: MathPolicy) -> bool:
     """Compare an extracted answer with a gold answer text using ``judge``."""
+    if policy.decimal_comma:
+        gold, pred = decimal_points(gold), decimal_points(pred)
     gold_clean, pred_clean = clean(gold), clean(pred)
     if not gold_clean:
         raise GoldUnreadable(gold)

@@ -171,8 +171,9 @@ class _Parser:
         if not self.tokens:
             raise LatexError("empty expression")
         expr = self.expression()
-        if self.peek() is not None:
-            raise LatexError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        leftover = self.peek()
+        if leftover is not None:
+            raise LatexError(f"unexpected {leftover[1]!r}")
         return expr
 
     def expression(self) -> Any:
@@ -326,8 +327,8 @@ class _Parser:
             self.abs_depth += 1
             inner = self.expression()
             self.abs_depth -= 1
-            closing = self.take()
-            if closing not in (("cmd", "\\rvert"), ("cmd", "\\vert"), ("cmd", "\\|"), ("op", "|")):
+            closer = self.take()
+            if closer not in (("cmd", "\\rvert"), ("cmd", "\\vert"), ("cmd", "\\|"), ("op", "|")):
                 raise LatexError("unclosed absolute value")
             return sp.Abs(inner)
         if name in _GREEK:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["answer_key", "braces_balanced", "clean", "group_end", "normalize_answer"]
+__all__ = ["answer_key", "braces_balanced", "clean", "decimal_points", "group_end", "normalize_answer"]
 
 _UNICODE = {
     "\u2212": "-", "\u2013": "-", "\u00d7": "\\times ", "\u22c5": "\\cdot ", "\u00b7": "\\cdot ", "\u03c0": "\\pi ",
@@ -25,7 +25,10 @@ _SIZING = re.compile(r"\\(?:left|right|[bB]igg?[lrm]?|middle)(?![A-Za-z])")
 _DELIMITERS = re.compile(r"\\[()\[\]]")
 _STYLE = re.compile(r"\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits)(?![A-Za-z])")
 _NO_SPACE = re.compile(r"\\!\s*")  # a negative thin space: "11,\! 111" is 11,111
-_SPACING = re.compile(r"\\[,;:> ]|\\q?quad(?![A-Za-z])|\\hspace\*?\{[^{}]*\}|~")
+# "\quadx_2" (no space after the command) is spacing, then x_2
+_SPACING = re.compile(r"\\[,;:> ]|\\q?quad(?![a-z]{2})|\\hspace\*?\{[^{}]*\}|~")
+_GROUPED_COMMA = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)")  # "14{,}916", "14 {, }916"
+_DECIMAL_COMMA = re.compile(r"(?<=\d)(?:\{\s*,\s*\}|,)(?=\d)")
 _DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![A-Za-z])|\\circ(?![A-Za-z])|\\degree(?![A-Za-z])|\u00b0")
 _PERCENT = re.compile(r"\\?%")
 _FRAC_ALIASES = re.compile(r"\\[dtc]frac(?![A-Za-z])")
@@ -168,7 +171,7 @@ def clean(s: Any) -> str:
     s = _BINOM_ALIASES.sub(r"\\binom", s)
     for pattern, replacement in _RELATIONS:
         s = pattern.sub(replacement, s)
-    s = s.replace("{,}", ",")
+    s = _GROUPED_COMMA.sub(",", s).replace("{,}", ",")
     if "\\overline" in s or "\\bar" in s or "\\dot" in s:
         s = _REPEATING.sub(_repeating, s)
     s = _unwrap_text_commands(s)
@@ -177,7 +180,15 @@ def clean(s: Any) -> str:
     s = _WHITESPACE.sub(" ", s).strip()
     s = _LEADING_POINT.sub(r"0.\1", s)
     s = s.rstrip(" .")
+    if s.endswith("\\") and not s.endswith("\\\\"):  # a stray backslash at the end: "185\"
+        s = s[:-1].rstrip(" .")
     return s
+
+
+def decimal_points(s: str) -> str:
+    """``1,5`` and ``1{,}5`` written ``1.5``: a comma between digits read as a decimal comma (the
+    ``decimal_comma`` convention of :class:`~verifiers.math.MathPolicy`)."""
+    return _DECIMAL_COMMA.sub(".", s)
 
 
 def answer_key(cleaned: str) -> str:

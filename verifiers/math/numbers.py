@@ -76,10 +76,10 @@ def plain_number(text: str) -> PlainNumber | None:
             return PlainNumber(-value if m.group(1) == "-" else value)
         m = _MIXED.fullmatch(s)
         if m:
-            whole, num, den = int(m.group(2)), int(m.group(3)), int(m.group(4))
-            if not 0 < num < den:
+            whole, numerator, denominator = int(m.group(2)), int(m.group(3)), int(m.group(4))
+            if not 0 < numerator < denominator:
                 return None  # "2\frac{3}{2}" is a product, not a mixed number; sympy reads it
-            value = whole + Fraction(num, den)
+            value = whole + Fraction(numerator, denominator)
             return PlainNumber(-value if m.group(1) == "-" else value)
         m = _SCI_TEX.fullmatch(s)
         e = None if m else _SCI_E.fullmatch(s)
@@ -87,7 +87,8 @@ def plain_number(text: str) -> PlainNumber | None:
             if m:
                 mantissa, exponent = m.group(1), int(m.group(2) if m.group(2) is not None else m.group(3))
             else:
-                groups = e.groups()  # type: ignore[union-attr]
+                assert e is not None  # m or e
+                groups = e.groups()
                 mantissa = groups[0] if groups[0] is not None else groups[2]
                 exponent = int(next(g for g in (groups[1], groups[3], groups[4]) if g is not None))
             if abs(exponent) > MAX_EXPONENT:

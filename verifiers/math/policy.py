@@ -33,11 +33,15 @@ class MathPolicy:
             ordered.
         require_boxed: only a ``\\boxed{}``/``\\fbox{}`` answer counts; ``Answer:`` lines, "the final answer
             is ...", the last formula and the last number are not used as fallbacks.
+        decimal_comma: a comma between digits is a decimal comma (``1,5`` is 1.5, ``1{,}5`` too), as in
+            much of Europe; lists then need a space after the comma (``2, 3``) or a semicolon. Off by default:
+            ``1,000`` is a thousand and ``3,5`` the list 3, 5.
     """
 
     percent: PercentPolicy = "either"
     lists: ListOrder = "unordered"
     require_boxed: bool = False
+    decimal_comma: bool = False
 
     def __post_init__(self) -> None:
         if self.percent not in get_args(PercentPolicy):
@@ -51,6 +55,8 @@ class MathPolicy:
             )
         if not isinstance(self.require_boxed, bool):
             raise VerifierError(f"math policy: require_boxed must be true or false, got {self.require_boxed!r}")
+        if not isinstance(self.decimal_comma, bool):
+            raise VerifierError(f"math policy: decimal_comma must be true or false, got {self.decimal_comma!r}")
 
 
 DEFAULT_POLICY = MathPolicy()

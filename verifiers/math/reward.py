@@ -76,6 +76,7 @@ def build_math_accuracy(
     percent: PercentPolicy = "either",
     lists: ListOrder = "unordered",
     require_boxed: bool = False,
+    decimal_comma: bool = False,
 ) -> RewardFn:
     """Factory for the ``math_accuracy`` reward.
 
@@ -86,12 +87,13 @@ def build_math_accuracy(
             ``"fraction"`` (equals ``0.5`` only); see :class:`verifiers.math.MathPolicy`.
         lists: ``"unordered"`` (a bare list ``2, 3`` is a set) or ``"ordered"``.
         require_boxed: only a ``\\boxed{}`` answer counts (no ``Answer:`` or last-number fallbacks).
+        decimal_comma: a comma between digits is a decimal comma (``1,5`` is 1.5); off by default.
     """
     if not timeout > 0:
         raise VerifierError(f"math_accuracy: parameter 'timeout' must be a positive number of seconds, got {timeout!r}")
     if not answer_column:
         raise VerifierError("math_accuracy: parameter 'answer_column' must name a dataset column, got an empty string")
-    policy = MathPolicy(percent=percent, lists=lists, require_boxed=require_boxed)
+    policy = MathPolicy(percent=percent, lists=lists, require_boxed=require_boxed, decimal_comma=decimal_comma)
 
     def math_accuracy(prompts: list, completions: list, **kwargs: Any) -> list[float | None]:
         if answer_column not in kwargs:

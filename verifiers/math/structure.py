@@ -9,8 +9,11 @@
 * :class:`Relation` - an equation, inequality or chain (``x = 3``, ``y = 2x+1``, ``1 < x \\le 5``);
 * :class:`Union` - ``A \\cup B``; :class:`Matrix` - ``\\begin{pmatrix}...\\end{pmatrix}``; :class:`EmptySet`.
 
-``a \\pm b`` becomes the set ``{a+b, a-b}``; ``x \\in S`` becomes ``S``; units after a number (``5 cm``,
-``12 apples``) are dropped. This is pure string work on text bounded by ``MAX_ANSWER_CHARS``.
+``a \\pm b`` becomes the set ``{a+b, a-b}``; ``x \\in S`` becomes ``S``; ``a \\approx b`` becomes ``a``; units
+after a number (``5 cm``, ``12 apples``) are dropped; a sum, difference or product of matrices written out
+(``A + B``, ``2A``, ``AB``) becomes the matrix of its cells as expressions (``(1) + (5)``), left for the
+judges to evaluate. A ``pmatrix``, ``bmatrix``, ``Bmatrix``, ``matrix`` or ``array`` is a matrix; a
+``vmatrix`` is a determinant, not one. This is pure string work on text bounded by ``MAX_ANSWER_CHARS``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "choice_letter",
     "is_variable",
     "parse_answer",
+    "stated_side",
 ]
 
 #: Answers longer than this are not interpreted (they are compared only by their exact text).
@@ -109,8 +113,7 @@ class StructureError(ValueError):
 
 _OPENERS = ("\\{", "\\langle", "\\begin", "(", "[", "{")
 _CLOSERS = ("\\}", "\\rangle", "\\end", ")", "]", "}")
-_RELATION_OPS = (("\\le", "\\le"), ("\\ge", "\\ge"), ("\\ne", "\\ne"), ("\\approx", "\\approx"), ("=", "="), ("<", "<"),
-                 (">", ">"))  # fmt: skip
+_RELATION_OPS = (("\\le", "\\le"), ("\\ge", "\\ge"), ("\\ne", "\\ne"), ("=", "="), ("<", "<"), (">", ">"))
 _WORD_SEPARATORS = (" or ", " and ")
 _MATH_WORDS = {
     "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "arccot", "arcsec", "arccsc", "sinh", "cosh",
@@ -196,13 +199,22 @@ def _enclosed(s: str) -> tuple[str, str, str] | None:
 # --------------------------------------------------------------------------------------------------
 
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_MATRIX = re.compile(r"\\begin\{(?P<env>[pbBvV]?matrix|smallmatrix|array)\}(?:\{[^{}]*\})?(?P<body>.*)\\end\{(?P=env)\}", re.DOTALL)
+_MATRIX = re.compile(r"\\begin\{(?P<env>[pbB]?matrix|smallmatrix|array)\}(?:\{[^{}]*\})?(?P<body>.*)\\end\{(?P=env)\}", re.DOTALL)
+# one matrix of several in a computation ("A + B", "2A", "AB"); arrays are only read as a whole answer
+_MATRIX_ENV = re.compile(r"\\begin\{(?P<env>[pbB]?matrix|smallmatrix)\}(?P<body>.*?)\\end\{(?P=env)\}", re.DOTALL)
+_PRODUCT_OPS = ("", "\\cdot", "\\times", "*")
+#: The longest cell, and the most characters in all cells, a matrix computation may write out (a product
+#: of products grows geometrically, an outer product of two long vectors quadratically).
+MAX_COMPUTED_CELL_CHARS = 400
+MAX_COMPUTED_CHARS = 20_000
 _GREEK = (
     "alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda|mu|nu|xi|rho|sigma|tau|"
     "upsilon|phi|varphi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Sigma|Phi|Psi|Omega"
 )
 _VARIABLE = re.compile(rf"(?:[A-Za-z]|\\(?:{_GREEK})(?![A-Za-z]))(?:_\{{?[A-Za-z0-9]+\}}?)?'*(?:\^\{{?-1\}}?)?(?:\s*\([^()=]{{1,40}}\))?")
 _SEGMENT = re.compile(r"[A-Z]{2,3}")
+_NAME_SUBSCRIPT = re.compile(r"(?<![A-Za-z\\])([A-Za-z])_(?:\{[^{}]*\}|[A-Za-z0-9])")
+_NAMING = re.compile(r"[A-Z]|/|\\(?:frac|angle|measuredangle|triangle|overline|widehat|sin|cos|tan|cot|sec|csc)(?![A-Za-z])")
 _RATIO = re.compile(r"([^:]+):([^:]+)")
 _UNITS = re.compile(
     r"(?P<value>.*?(?:\d|\}|\)|\\pi|\\infty))\s+"
@@ -289,12 +301,120 @@ def _scalar(s: str) -> Answer:
     return Scalar(s)
 
 
-def _matrix(body: str, depth: int) -> Matrix:
-    rows = [r for r in re.split(r"\\cr(?![A-Za-z])", body) if r.strip()]
-    if not rows or len(rows) > MAX_ITEMS:
+Cells = list[list[str]]
+
+
+def _cells(body: str) -> Cells:
+    """The cell texts of a matrix body, row by row."""
+    return [[cell.strip() for cell in row.split("&")] for row in re.split(r"\\cr(?![A-Za-z])", body) if row.strip()]
+
+
+def _matrix(cells: Cells, depth: int) -> Matrix:
+    if not cells or len(cells) > MAX_ITEMS or len(cells) * max(len(row) for row in cells) > MAX_ITEMS * MAX_ITEMS:
         raise StructureError("matrix too large")
-    cells = tuple(tuple(parse_answer(c, depth + 1) for c in row.split("&")) for row in rows)
-    return Matrix(cells)
+    return Matrix(tuple(tuple(parse_answer(cell, depth + 1) for cell in row) for row in cells))
+
+
+def _shape(cells: Cells) -> tuple[int, int] | None:
+    """``(rows, columns)``; ``None`` for rows of different lengths."""
+    widths = {len(row) for row in cells}
+    return (len(cells), widths.pop()) if len(widths) == 1 else None
+
+
+def _product(left: Cells, right: Cells) -> Cells | None:
+    """The matrix product, each cell written out as a sum of products; ``None`` if the shapes do not fit."""
+    a, b = _shape(left), _shape(right)
+    if a is None or b is None or a[1] != b[0]:
+        return None
+    longest = max(len(cell) for row in left for cell in row) + max(len(cell) for row in right for cell in row)
+    cell_chars = a[1] * (longest + 7)
+    if cell_chars > MAX_COMPUTED_CELL_CHARS or a[0] * b[1] * cell_chars > MAX_COMPUTED_CHARS:
+        return None  # checked before anything is written out
+    return [[" + ".join(f"({left[i][k]})({right[k][j]})" for k in range(a[1])) for j in range(b[1])] for i in range(a[0])]
+
+
+def _scaled(cells: Cells, factor: str) -> Cells:
+    """Every cell multiplied by ``factor`` (``"-"``, ``"(2)"``, ``"-(2)"``), or unchanged for ``""``."""
+    return [[f"{factor}({cell})" if factor else cell for cell in row] for row in cells]
+
+
+def _matrix_sum(left: Cells, right: Cells) -> Cells | None:
+    if _shape(left) is None or _shape(left) != _shape(right):
+        return None
+    return [[f"{a} + {b}" for a, b in zip(row_a, row_b, strict=True)] for row_a, row_b in zip(left, right, strict=True)]
+
+
+def _signed_terms(skeleton: str) -> list[tuple[str, str]] | None:
+    """``skeleton`` split at its top-level ``+`` and ``-``: ``(sign, term)`` pairs; ``None`` for a dangling sign."""
+    terms: list[tuple[str, str]] = []
+    sign, start = "", 0
+    for i, depth, token in _scan(skeleton):
+        if depth != 0 or token not in ("+", "-"):
+            continue
+        text = skeleton[start:i].strip()
+        if text:
+            terms.append((sign, text))
+        elif terms or skeleton[:i].strip():
+            return None  # "A + - B", "A -": an operator without an operand
+        sign = "-" if token == "-" else ""
+        start = i + 1
+    last = skeleton[start:].strip()
+    if not last:
+        return None
+    terms.append((sign, last))
+    return terms
+
+
+def _matrix_term(term: str, operands: Iterator[Cells]) -> Cells | None:
+    """A term of a matrix computation: an optional numeric coefficient times a product of matrices
+    (``\x00`` marks each matrix in ``term``; ``operands`` yields their cells in order)."""
+    parts = term.split("\x00")
+    if len(parts) < 2 or parts[-1].strip() or any(op.strip() not in _PRODUCT_OPS for op in parts[1:-1]):
+        return None
+    coefficient = re.sub(r"(?:\\cdot|\\times|\*)\s*$", "", parts[0].strip()).strip()
+    if coefficient and not _is_numeric(coefficient):
+        return None
+    product: Cells | None = next(operands)
+    for _ in range(len(parts) - 2):
+        product = _product(product, next(operands)) if product is not None else None
+    return _scaled(product, f"({coefficient})" if coefficient else "") if product is not None else None
+
+
+def _matrix_arithmetic(s: str) -> Cells | None:
+    """The cells of a sum, difference or product of matrices written out (``A + B``, ``A - B``, ``2A``,
+    ``AB``, ``A \\cdot B``), each an expression for the judges to evaluate; ``None`` when ``s`` is one
+    matrix, no matrix, or not such a computation (a variable coefficient, a power, shapes that do not fit,
+    more text than :data:`MAX_COMPUTED_CELL_CHARS` and :data:`MAX_COMPUTED_CHARS` allow)."""
+    matrices = list(_MATRIX_ENV.finditer(s))
+    if not matrices or (len(matrices) == 1 and matrices[0].span() == (0, len(s))) or "\x00" in s:
+        return None
+    operands = iter([_cells(m.group("body")) for m in matrices])
+    terms = _signed_terms(_MATRIX_ENV.sub("\x00", s))
+    if terms is None:
+        return None
+    total: Cells | None = None
+    for sign, term in terms:
+        cells = _matrix_term(term, operands)
+        if cells is None:
+            return None
+        cells = _scaled(cells, sign)
+        total = cells if total is None else _matrix_sum(total, cells)
+        lengths = [len(cell) for row in total for cell in row] if total is not None else []
+        if not lengths or max(lengths) > MAX_COMPUTED_CELL_CHARS or sum(lengths) > MAX_COMPUTED_CHARS:
+            return None
+    return total
+
+
+def _exact_part(s: str) -> str:
+    """``a \\approx b`` states ``a`` (the approximation only repeats it); ``x \\approx 0.33``, where only an
+    approximation is known, states ``x = 0.33``; ``\\approx 0.33`` states ``0.33``."""
+    parts, _ = _split_top(s, ("\\approx",))
+    if len(parts) == 1:
+        return s
+    head = parts[0]
+    if not head:
+        return parts[1]
+    return f"{head} = {parts[1]}" if is_variable(head) else head
 
 
 def _expand_pm(s: str) -> tuple[str, str] | None:
@@ -323,14 +443,22 @@ def parse_answer(s: str, depth: int = 0) -> Answer:
     if s.replace(" ", "") in _REALS:
         return Items("tuple", (Scalar("-\\infty"), Scalar("\\infty")), "(", ")")
 
-    # Lists: "1, 2", "2 or 3", "x = 1; x = 2" (but not the number "1,000").
+    # Lists: "1, 2", "2 or 3", "x = 1; x = 2" (but not the number "1,000"); "p=5,q=2;p=7,q=2" is two groups.
     if not _THOUSANDS.fullmatch(s):
+        groups, _ = _split_top(s, (";",))
+        groups = [g for g in groups if g]
+        if len(groups) > 1 and all(len(_split_top(g, (",",))[0]) > 1 for g in groups):
+            if len(groups) > MAX_ITEMS:
+                raise StructureError("too many elements")
+            return Items("list", tuple(parse_answer(g, depth + 1) for g in groups), joiner=";")
         parts, joiner = _split_top(s, (",", ";", *_WORD_SEPARATORS))
         parts = [p for p in parts if p]
         if len(parts) > 1:
             if len(parts) > MAX_ITEMS:
                 raise StructureError("too many elements")
             return Items("list", tuple(parse_answer(p, depth + 1) for p in parts), joiner=joiner)
+
+    s = _exact_part(s)
 
     # "x \in S"
     parts, _ = _split_top(s, ("\\in",))
@@ -345,16 +473,20 @@ def parse_answer(s: str, depth: int = 0) -> Answer:
     if relation is not None:
         return relation
 
-    matrix = _MATRIX.fullmatch(s)
+    computed = _matrix_arithmetic(s)
+    if computed is not None:
+        return _matrix(computed, depth)
+    single = len(_MATRIX_ENV.findall(s)) <= 1  # several matrices that are no computation are not one matrix
+    matrix = _MATRIX.fullmatch(s) if single else None
     if matrix:
-        return _matrix(matrix.group("body"), depth)
+        return _matrix(_cells(matrix.group("body")), depth)
 
     enclosed = _enclosed(s)
     if enclosed is not None:
         opener, closer, inner = enclosed
-        matrix = _MATRIX.fullmatch(inner)
+        matrix = _MATRIX.fullmatch(inner) if single else None
         if matrix and opener in "([":
-            return _matrix(matrix.group("body"), depth)
+            return _matrix(_cells(matrix.group("body")), depth)
         if opener == "{" and "," not in inner:
             opener = ""  # a TeX group, not a set: read as a scalar below
         elif opener in ("\\{", "{"):
@@ -395,22 +527,55 @@ def _relation(s: str) -> Relation | None:
     if not ops:
         return None
     sides.append(s[start:].strip())
-    if "\\approx" in ops:  # "x = 1/3 \approx 0.33": the approximation only repeats the answer
-        cut = ops.index("\\approx")
-        ops = ["=" if op == "\\approx" else op for op in ops] if cut == 0 else ops[:cut]
-        sides = sides[: len(ops) + 1]
     if any(not side for side in sides):
         return None
     return Relation(tuple(sides), tuple(ops))
 
 
+def _is_label(text: str) -> bool:
+    """Whether ``text`` names a quantity other than a lone variable: ``\\frac{NO}{BO}``, ``\\angle ABC``,
+    ``\\sin A``, ``AB \\cdot CD``, ``\\frac{x}{y}``.
+
+    A label is one term (no top-level sum or difference) without numbers (outside subscripts of names)
+    that has a capital letter, a fraction or a trigonometric or geometric command. ``2x``, ``x^2``,
+    ``x + y`` and ``xy`` are not labels: an equation in them is one to solve, or a curve.
+    """
+    s = text.strip()
+    if _is_numeric(s) or any(depth == 0 and token in ("+", "-") for _, depth, token in _scan(s)):
+        return False
+    if re.search(r"\d", _NAME_SUBSCRIPT.sub(r"\1", s)):
+        return False
+    return _NAMING.search(s) is not None
+
+
+def stated_side(relation: Relation) -> str | None:
+    """The side of an equation that states its value, or ``None`` for an equation compared as one.
+
+    ``x = 3``, ``f(x) = 2x`` and ``(x, y) = (1, 2)`` state their last side, as do computations
+    (``\\frac{6}{2} = 3``) and chains of three or more sides (``m + n = 3 + 4 = 7``); a label equal to a
+    pure value (``\\frac{NO}{BO} = \\frac{1}{\\sqrt{6}}``, ``\\frac{1}{\\sqrt6} = \\frac{NO}{BO}``) states the
+    value. ``7 = 11a + c``, ``2x = 6`` and ``x + y = 5`` state nothing.
+    """
+    if set(relation.ops) != {"="}:
+        return None
+    sides = relation.sides
+    if is_variable(sides[0]) or len(sides) > 2 or all(_is_numeric(side) for side in sides):
+        return sides[-1]
+    lhs, rhs = sides
+    if _is_numeric(rhs) and _is_label(lhs):
+        return rhs
+    if _is_numeric(lhs) and _is_label(rhs):
+        return lhs
+    return None
+
+
 def assigned_value(answer: Answer, depth: int = 0) -> Answer:
-    """The value an answer states: ``x = 3`` gives ``3``, ``x = \\frac{6}{2} = 3`` and ``\\frac{6}{2} = 3``
-    give ``3``, ``f(x) = 2x`` gives ``2x``; anything else (``7 = 11a + c``) is returned unchanged (lists
-    element-wise)."""
-    stated = isinstance(answer, Relation) and set(answer.ops) == {"="}
-    if stated and (is_variable(answer.sides[0]) or all(_is_numeric(side) for side in answer.sides)):
-        return parse_answer(answer.sides[-1], depth + 1)
+    """The value an answer states (see :func:`stated_side`): ``x = 3`` gives ``3``, ``x = \\frac{6}{2} = 3`` and
+    ``\\frac{6}{2} = 3`` give ``3``, ``f(x) = 2x`` gives ``2x``; anything else (``7 = 11a + c``) is returned
+    unchanged (lists element-wise)."""
+    if isinstance(answer, Relation):
+        side = stated_side(answer)
+        return answer if side is None else parse_answer(side, depth + 1)
     if isinstance(answer, Items) and answer.kind == "list":
         return Items("list", tuple(assigned_value(a, depth + 1) for a in answer.items), joiner=answer.joiner)
     return answer
