@@ -55,8 +55,8 @@ def test_loose_is_never_stricter_than_strict():
 @pytest.mark.parametrize(
     ("iid", "kwargs", "fragment"),
     [
-        ("keywords:letter_frequency", {"letter": "1", "let_frequency": 2, "let_relation": "at least"}, "'letter'"),
-        ("keywords:letter_frequency", {"letter": "ab", "let_frequency": 2, "let_relation": "at least"}, "single ASCII letter"),
+        ("keywords:letter_frequency", {"letter": " ", "let_frequency": 2, "let_relation": "at least"}, "'letter'"),
+        ("keywords:letter_frequency", {"letter": "ab", "let_frequency": 2, "let_relation": "at least"}, "single character"),
         ("length_constraints:number_words", {"num_words": 10, "relation": "at most"}, "'relation'"),
         ("length_constraints:number_words", {"num_words": -1, "relation": "less than"}, "'num_words'"),
         ("length_constraints:number_words", {"num_words": 10}, "'relation' is required"),
@@ -71,6 +71,14 @@ def test_bad_kwargs_are_rejected_with_the_field_named(iid, kwargs, fragment):
     with pytest.raises(VerifierError, match=iid.split(":")[0]) as info:
         check("Some response.", [iid], [kwargs])
     assert fragment in str(info.value)
+
+
+def test_letter_frequency_counts_symbols_literally():
+    """IFEval's data asks for four '#' and six '!': the character itself is counted, not a random letter."""
+    hashtags = {"letter": "#", "let_frequency": 4, "let_relation": "at least"}
+    assert check("join us #a #b #c #d", ["keywords:letter_frequency"], [hashtags]) == [True]
+    assert check("join us #a #b #c", ["keywords:letter_frequency"], [hashtags]) == [False]
+    assert check("Yes! Yes!", ["keywords:letter_frequency"], [{"letter": "!", "let_frequency": 2, "let_relation": "less than"}]) == [False]
 
 
 def test_list_lengths_must_match():
@@ -130,7 +138,7 @@ def test_ifeval_reward_fraction_all_and_masking():
 def test_ifeval_reward_masks_rows_with_bad_kwargs_and_names_a_missing_column():
     reward = verifiers.build_reward("ifeval")
     bad = reward([None], [_completion("x")], instruction_id_list=[["keywords:letter_frequency"]],
-                 kwargs=[[{"letter": "%", "let_frequency": 1, "let_relation": "at least"}]])
+                 kwargs=[[{"letter": "%%", "let_frequency": 1, "let_relation": "at least"}]])
     assert bad == [None]
     with pytest.raises(VerifierError, match="instruction_id_list"):
         reward([None], [_completion("x")], answer=["1"])

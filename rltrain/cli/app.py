@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     code = 1
     try:
-        code = _stoppable(args) if args.command in ("train", "pipeline") else args.func(args)
+        code = _stoppable(args) if args.command in STOP_HINTS else args.func(args)
     except RecipeError as exc:
         err = console()
         err.print("[bold red]error:[/] ", end="")
@@ -61,13 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+STOP_HINTS = {
+    "train": "outside a training step; nothing new to save. Continue with --resume (a pipeline resumes by itself).",
+    "pipeline": "outside a training step; nothing new to save. Continue with --resume (a pipeline resumes by itself).",
+    "eval": "during the evaluation; the samples written so far are kept: run the same command again to continue.",
+}
+"""The commands that end in exit status 75 on SIGTERM/SIGUSR1, and what to tell the user then."""
+
+
 class StopRequested(BaseException):
     """SIGTERM/SIGUSR1 arrived while no training step was running (e.g. during evaluation). A
     ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` swallows it."""
 
 
 def _stoppable(args: argparse.Namespace) -> int:
-    """Run train/pipeline so that SIGTERM/SIGUSR1 always ends in exit status 75 (resumable).
+    """Run train/pipeline/eval so that SIGTERM/SIGUSR1 always ends in exit status 75 (resumable).
 
     While ranks train, the stage forwards these signals to them and they save a checkpoint; outside
     training (model loading, evaluation) there is nothing new to save, so the command stops at once.
@@ -89,8 +97,7 @@ def _stoppable(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except StopRequested as exc:
-        console().print(f"stopped by {exc} outside a training step; nothing new to save. Continue with --resume "
-                         "(a pipeline resumes by itself).", markup=False, highlight=False)
+        console().print(f"stopped by {exc} {STOP_HINTS[args.command]}", markup=False, highlight=False)
         return EXIT_INTERRUPTED
     finally:
         for sig, handler in previous.items():

@@ -1,6 +1,9 @@
 """Evaluating a model with a recipe: load the held-out rows, the model (the recipe's starting model or
 a saved directory) and the rewards, then score (:mod:`rltrain.evaluation.heldout`). Used by a stage before
 and after training, by ``eval.retention``, and by ``rltrain eval``.
+
+A stage's ``eval.benchmarks`` are evaluated by :mod:`rltrain.evaluation.stage_benchmarks` (with the model
+loaded as here, on :func:`evaluation_device_map`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Any
 from rltrain.recipe.schema import Recipe
 
 
-def _evaluation_device_map() -> str | None:
+def evaluation_device_map() -> str | None:
     """Evaluations load the model on the GPUs of this node when there are any (``"auto"`` spreads a
     model too large for one GPU over several), else on the CPU."""
     import torch
@@ -25,20 +28,25 @@ def evaluate_model(recipe: Recipe, source: str | None, label: str) -> dict[str, 
     from rltrain.models.loading import load_model, load_tokenizer
     from rltrain.rewards.build import build_rewards
 
-    target = recipe if source is None else recipe.model_copy(
-        update={"model": recipe.model.model_copy(update={"name_or_path": source})}
-    )
+    target = recipe_with_model(recipe, source)
     splits = load_splits(recipe)
     if splits.eval is None:
         raise ValueError("data.eval_size is 0: no held-out rows to evaluate on")
     tokenizer = load_tokenizer(target)
-    model = load_model(target, tokenizer, device_map=_evaluation_device_map())
+    model = load_model(target, tokenizer, device_map=evaluation_device_map())
     if recipe.stage == "reward":
         from rltrain.evaluation.heldout import evaluate_preferences
 
         return evaluate_preferences(model, tokenizer, splits.eval, recipe, model_name=label).as_dict()
     result = evaluate(model, tokenizer, splits.eval, recipe, build_rewards(recipe), model_name=label)
     return result.as_dict()
+
+
+def recipe_with_model(recipe: Recipe, source: str | None) -> Recipe:
+    """``recipe`` with its model replaced by the saved directory ``source`` (``None``: unchanged)."""
+    if source is None:
+        return recipe
+    return recipe.model_copy(update={"model": recipe.model.model_copy(update={"name_or_path": source})})
 
 
 def retention_recipe(recipe: Recipe) -> Recipe:

@@ -7,7 +7,7 @@ per instruction, kwargs exactly as in IFEval's input data. Importing the package
 """
 
 from verifiers.rules import rewards  # noqa: F401 - importing registers the rule rewards
-from verifiers.rules.check import check, loose_variants, strip_thinking
+from verifiers.rules.check import check, check_strict_and_loose, loose_variants, strip_thinking
 from verifiers.rules.instructions import (
     INSTRUCTIONS,
     LANGUAGES,
@@ -30,6 +30,7 @@ __all__ = [
     "LANGUAGES",
     "Instruction",
     "check",
+    "check_strict_and_loose",
     "count_sentences",
     "count_words",
     "loose_variants",

@@ -16,7 +16,7 @@ from typing import Any
 from verifiers.errors import VerifierError
 from verifiers.rules.instructions import INSTRUCTIONS, prepare_kwargs
 
-__all__ = ["check", "loose_variants", "strip_thinking"]
+__all__ = ["check", "check_strict_and_loose", "loose_variants", "strip_thinking"]
 
 OPEN, CLOSE = "<think>", "</think>"
 
@@ -83,3 +83,17 @@ def check(
         rule = INSTRUCTIONS[instruction_id].check
         verdicts.append(any(c.strip() and rule(c, kwargs) for c in candidates))
     return verdicts
+
+
+def check_strict_and_loose(
+    response: str,
+    instruction_id_list: Sequence[str],
+    kwargs_list: Sequence[Mapping[str, Any] | None] | None = None,
+    *,
+    thinking: bool = True,
+) -> tuple[list[bool], list[bool]]:
+    """Both of IFEval's verdict lists for one response, strict then loose (see :func:`check`). A
+    module-level function, so that a worker pool can run it under a time limit."""
+    strict = check(response, instruction_id_list, kwargs_list, strict=True, thinking=thinking)
+    loose = check(response, instruction_id_list, kwargs_list, strict=False, thinking=thinking)
+    return strict, loose

@@ -137,7 +137,7 @@ def build_length_limit(
         return max(0.0, 1.0 - (size - budget) / (margin * max(budget, 1)))
 
     def length_limit(prompts: list, completions: list, **columns: Any) -> list[float | None]:
-        scores = []
+        scores: list[float | None] = []
         for completion in completions:
             text = completion_text(completion)
             text = strip_thinking(text) if answer_only else text
