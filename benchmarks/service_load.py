@@ -43,8 +43,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TRIVIAL = {"code": "print(1)", "language": "python"}
-ECHO = {"prompt": "x" * 200, "n": [1, 2, 3]}
+TRIVIAL: dict[str, Any] = {"code": "print(1)", "language": "python"}
+ECHO: dict[str, Any] = {"prompt": "x" * 200, "n": [1, 2, 3]}
 #: Seconds a client waits to connect or for an answer before it counts a failure and stops.
 IO_TIMEOUT_S = 10.0
 
@@ -123,6 +123,8 @@ def load_baseline(rev: str, into: Path) -> ModuleType:
     path = into / f"service_{rev}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"baseline_service_{rev}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} as a module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -146,10 +148,11 @@ class Servers:
         from sandbox.server import SandboxApp
 
         self.echo = kit.JsonService("echo", {"/echo": kit.Route(lambda p: p)}, port=0, capacity=4096).start()
-        self.app = self.run = None
+        self.app: SandboxApp | None = None
+        self.run: Any = None
         if sandbox is not None:
-            self.app = SandboxApp(sandbox, workers=2)
-            routes = {"/run": kit.Route(lambda p: self.app._on_pool(self.app.run_one, p))}
+            app = self.app = SandboxApp(sandbox, workers=2)
+            routes = {"/run": kit.Route(lambda p: app._on_pool(app.run_one, p))}
             self.run = kit.JsonService("sandbox", routes, port=0, capacity=4096).start()
 
     def loads(self, args: argparse.Namespace) -> dict[str, tuple[tuple[str, int], str, Any, int]]:
@@ -163,6 +166,7 @@ class Servers:
         self.echo.shutdown(timeout=5)
         if self.run is not None:
             self.run.shutdown(timeout=10)
+        if self.app is not None:
             self.app.close()
 
 

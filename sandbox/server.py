@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
@@ -235,10 +236,10 @@ class SandboxApp:
         except SandboxError as exc:
             raise BadRequest(str(exc)) from exc
 
-    def _on_pool(self, fn, payload: Any) -> dict[str, Any]:
+    def _on_pool(self, fn: Callable[[Any], dict[str, Any]], payload: Any) -> dict[str, Any]:
         return self.pool.submit(fn, payload).result()
 
-    def _batch(self, fn, payload: Any) -> dict[str, Any]:
+    def _batch(self, fn: Callable[[Any], dict[str, Any]], payload: Any) -> dict[str, Any]:
         futures = [self.pool.submit(fn, item) for item in _batch(payload, self.ceilings.batch)]
         results = []
         for future in futures:

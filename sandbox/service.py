@@ -1,8 +1,10 @@
 """A small JSON-over-HTTP service kit shared by the sandbox server and the reward-model server.
 
-Server (:class:`JsonService`): a Starlette application served by uvicorn (``httptools`` parser when
+Server (:class:`JsonService`): an ASGI application served by uvicorn (``httptools`` parser when
 installed, else ``h11``) on one event loop, route handlers on a pool of threads sized for the service,
-plus what a service in a training cluster needs, with every request treated as hostile input:
+plus what a service in a training cluster needs, with every request treated as hostile input. A POST to
+a route is served by the kit's own ASGI code, which carries the load with no router, middleware, request
+or response objects per request; everything else (the GET routes, ``404``, ``405``) by Starlette:
 
 * **bodies bounded from the stream**: a POST needs a well-formed ``Content-Length``. Missing: ``411``;
   ``Transfer-Encoding: chunked``: ``411``; above ``max_body_bytes``: ``413`` before any of it is read.
@@ -10,7 +12,8 @@ plus what a service in a training cluster needs, with every request treated as h
   refuses such a request before it reaches the application (its answer is JSON too, naming the parser's
   reason, and closes the connection); a value the parser accepts but this kit does not (repeated) is
   refused here with ``400``. The body is read as it arrives, never more than the declared length, within
-  ``body_timeout_s`` (``408`` after it); a body cut short gets no answer;
+  ``body_timeout_s`` (``408`` after it, checked every second or quarter of the timeout if shorter, for
+  all reads at once); a body cut short gets no answer;
 * **admission before reading**: the bytes of bodies being read, parsed and handled are a budget
   (``max_bytes_in_flight``, reserved from the declared length before the body is read). A body that does
   not fit is answered ``429`` unread (uvicorn drops its bytes as they arrive, holding at most 64 KiB per
@@ -20,16 +23,20 @@ plus what a service in a training cluster needs, with every request treated as h
   latency), so a flood waits in the clients;
 * **JSON checked before use**: ``NaN``/``Infinity`` and nesting deeper than ``max_json_depth`` are
   answered ``400``, as is anything the route rejects with :class:`BadRequest`;
-* **handlers off the event loop**: parsing, admission, the handler and the answer's encoding run on the
-  service's own daemon threads (``threads``, default ``min(capacity, 64)``), so a blocking handler never
-  stalls other connections and a stuck one never keeps the process alive;
+* **handlers off the event loop**: the handler and the answer's encoding run on the service's own daemon
+  threads (``threads``, default ``min(capacity, 64)``), so a blocking handler never stalls other
+  connections and a stuck one never keeps the process alive. The checks and admission take microseconds
+  and stay on the loop, as does parsing a body of up to ``INLINE_PARSE_BYTES`` (a larger one is parsed
+  on one of ``PARSER_THREADS`` threads). Answers come back to the loop straight into its futures, the
+  answers finished together on one wake-up of the loop;
 * **cancellation**: a route that asks for it (``Route(context=True)``) gets a :class:`RequestContext`
   whose ``cancelled`` event is set when the client disconnects (the ASGI ``http.disconnect`` message,
   awaited beside the handler) or the service stops waiting for it, and whose ``deadline`` comes from the
   client's optional ``X-Request-Timeout`` header (seconds): long work checks ``ctx.abandoned()`` and stops;
 * ``GET /health`` (``200`` ready, ``503`` while draining); ``GET /metrics`` in the Prometheus text
   exposition format (per route: answered, errors, rejected, abandoned counters and a latency histogram;
-  gauges of work, requests and body bytes in flight); ``GET /metrics.json`` the same as JSON with
+  gauges of work, requests and body bytes in flight), then the service's own counters and gauges
+  (:class:`Metric`, e.g. the reward model's batcher); ``GET /metrics.json`` the same as JSON with
   p50/p99 latencies over a recent window (:meth:`JsonService.metrics`);
 * graceful shutdown (:meth:`JsonService.shutdown`, or SIGTERM/SIGINT under :meth:`serve`): stop
   accepting, close idle keep-alive connections, let requests in flight finish for up to a drain timeout
@@ -46,21 +53,22 @@ as :class:`ServiceError`.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import math
 import queue
 import random
+import re
 import signal
 import socket
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +78,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 #: Header carrying the seconds the client will still wait for this answer.
 TIMEOUT_HEADER = "X-Request-Timeout"
+_TIMEOUT_HEADER_NAME = TIMEOUT_HEADER.lower().encode("latin-1")
 _RETRY_STATUSES = {502, 504}
 _BUSY_STATUSES = {429, 503}
 _LATENCY_WINDOW = 2048
@@ -88,6 +97,9 @@ DEFAULT_THREADS = 64
 INLINE_PARSE_BYTES = 64 * 1024
 PARSER_THREADS = 4
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: ASGI's ``receive`` and ``send`` callables.
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class ServiceError(RuntimeError):
@@ -185,11 +197,7 @@ class _RouteStats:
     def observe(self, seconds: float) -> None:
         self.latencies.append(seconds)
         self.latency_sum += seconds
-        for i, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.buckets[i] += 1
-                return
-        self.buckets[-1] += 1
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bound >= seconds
 
     def percentile(self, q: float) -> float | None:
         ordered = sorted(self.latencies)
@@ -209,6 +217,7 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):
@@ -225,28 +234,65 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (numbers must be finite)")
 
 
+#: One decoder for every request (``json.loads`` with an option builds a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _loads(raw: bytes | bytearray) -> Any:
+    """``json.loads(raw, parse_constant=_reject_constant)``, step for step, on the shared decoder."""
+    text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
+
+
 def parse_json(raw: bytes | bytearray, max_depth: int) -> Any:
     """The request's JSON; :class:`BadRequest` for invalid JSON, NaN/Infinity or nesting past ``max_depth``."""
     try:
-        payload = json.loads(raw or b"null", parse_constant=_reject_constant)
+        payload = _loads(raw or b"null")
     except RecursionError:
         raise BadRequest(f"invalid JSON request: nested deeper than {max_depth} levels") from None
     except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadRequest(f"invalid JSON request: {exc}") from None
-    if json_depth_exceeds(payload, max_depth):
+    # Each level of nesting opens with a "[" or "{" (in any of JSON's encodings a byte of that value):
+    # a body with no more of those bytes than the limit needs no walk of its payload.
+    if raw.count(b"[") + raw.count(b"{") > max_depth and json_depth_exceeds(payload, max_depth):
         raise BadRequest(f"invalid JSON request: nested deeper than {max_depth} levels")
     return payload
 
 
-def parse_content_length(headers: Any, max_body_bytes: int) -> int:
+@dataclass
+class RequestHead:
+    """The request headers this kit reads, taken from the ASGI scope's raw header list in one pass
+    (the servers hand names lower-cased; values are decoded as Latin-1, as HTTP/1.1 defines them)."""
+
+    content_lengths: list[str] = field(default_factory=list)
+    transfer_encoding: str | None = None
+    timeout: str | None = None
+
+    @classmethod
+    def of(cls, raw: Iterable[tuple[bytes, bytes]]) -> RequestHead:
+        head = cls()
+        for name, value in raw:
+            if name == b"content-length":
+                head.content_lengths.append(value.decode("latin-1"))
+            elif name == b"transfer-encoding":
+                if head.transfer_encoding is None:
+                    head.transfer_encoding = value.decode("latin-1")
+            elif name == _TIMEOUT_HEADER_NAME and head.timeout is None:
+                head.timeout = value.decode("latin-1")
+        return head
+
+
+def parse_content_length(head: RequestHead, max_body_bytes: int) -> int:
     """The declared body length of a POST, checked: a :class:`_Refusal` for anything but 0..limit.
 
-    ``headers`` is Starlette's ``Headers``. The HTTP parser has already refused lengths it cannot
-    frame a body with (negative, not a number); this refuses what it let through.
+    The HTTP parser has already refused lengths it cannot frame a body with (negative, not a number);
+    this refuses what it let through.
     """
-    if "chunked" in (headers.get("transfer-encoding") or "").lower():
+    if "chunked" in (head.transfer_encoding or "").lower():
         raise _Refusal(411, "chunked transfer encoding is not supported: send Content-Length", close=True)
-    values = headers.getlist("content-length")
+    values = head.content_lengths
     if not values:
         raise _Refusal(411, "a POST needs a Content-Length header", close=True)
     text = values[0].strip()
@@ -259,9 +305,8 @@ def parse_content_length(headers: Any, max_body_bytes: int) -> int:
     return length
 
 
-def parse_deadline(headers: Any) -> float | None:
-    """``time.monotonic()`` deadline from the client's ``X-Request-Timeout`` (seconds), if sent."""
-    value = headers.get(TIMEOUT_HEADER)
+def parse_deadline(value: str | None) -> float | None:
+    """``time.monotonic()`` deadline from the client's ``X-Request-Timeout`` value (seconds), if sent."""
     if value is None:
         return None
     try:
@@ -273,24 +318,90 @@ def parse_deadline(headers: Any) -> float | None:
     return time.monotonic() + seconds
 
 
+_T = TypeVar("_T")
+
+
+class _Deadlines:
+    """Ends awaits (reading a request body) that take longer than ``seconds``, with :class:`TimeoutError`.
+
+    One check every ``period`` seconds while any await is pending, rather than a timer armed and
+    cancelled around each one (``asyncio.timeout``): that pair cost about a fifth of the kit's own time
+    per request, for bodies that nearly always arrive with their headers. An await ends between
+    ``seconds`` and ``seconds + period`` after it began.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.period = min(1.0, seconds / 4)
+        self._pending: dict[asyncio.Task, float] = {}
+        self._overdue: set[asyncio.Task] = set()
+        self._checking = False
+
+    async def within(self, awaitable: Awaitable[_T]) -> _T:
+        """``await awaitable`` in the current task, cancelled once ``seconds`` have passed."""
+        task = asyncio.current_task()
+        assert task is not None, "awaited outside a task"
+        self._pending[task] = time.monotonic() + self.seconds
+        if not self._checking:
+            self._checking = True
+            asyncio.get_running_loop().call_later(self.period, self._check)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if task not in self._overdue:
+                raise
+            if sys.version_info >= (3, 11) and task.uncancel() > 0:
+                raise  # cancelled by someone else too (the server's drain): that one wins
+            raise TimeoutError(f"not done within {self.seconds:g} s") from None
+        finally:
+            del self._pending[task]
+            self._overdue.discard(task)
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        for task, deadline in self._pending.items():
+            if deadline <= now and task not in self._overdue:
+                self._overdue.add(task)
+                task.cancel()
+        if self._pending:
+            asyncio.get_running_loop().call_later(self.period, self._check)
+        else:
+            self._checking = False
+
+
+#: A call for a handler thread: the loop and future that receive its outcome, the function, its arguments.
+_Job = tuple[asyncio.AbstractEventLoop, asyncio.Future, Callable[..., Any], tuple[Any, ...]]
+#: What a handler thread hands back: the future, the result, the exception (``None``: it returned).
+_Outcome = tuple[asyncio.Future, Any, BaseException | None]
+
+
 class _HandlerThreads:
-    """Up to ``size`` daemon threads, started on demand, that run the blocking part of requests.
+    """Up to ``size`` daemon threads, started on demand, that run the blocking part of requests for one
+    event loop.
 
     Daemons, unlike ``concurrent.futures``' workers (joined at interpreter exit): a handler still
-    running after an abandoned drain must never keep the process alive.
+    running after an abandoned drain must never keep the process alive. A job's outcome goes straight
+    to an asyncio future of the loop (no ``concurrent.futures.Future`` chained to it); outcomes that
+    finish while the loop has not yet taken the previous ones ride on the same wake-up, so a busy
+    service writes to the loop's self-pipe once per batch of answers rather than once per answer.
     """
 
     def __init__(self, size: int, name: str) -> None:
         self.size = size
         self.name = name
-        self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
         self._busy = 0
         self._waiting = 0
+        self._done: deque[_Outcome] = deque()
+        self._wake_pending = False
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        """Run ``fn(*args)`` on a thread; await the returned future on the loop that called this.
+        Cancelling the future before a thread took the job skips it."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         with self._lock:
             self._waiting += 1
             spawn = self._threads < self.size and self._threads - self._busy < self._waiting
@@ -298,7 +409,7 @@ class _HandlerThreads:
                 self._threads += 1
         if spawn:
             threading.Thread(target=self._work, name=f"{self.name}-handler", daemon=True).start()
-        self._jobs.put((future, fn, args))
+        self._jobs.put((loop, future, fn, args))
         return future
 
     def close(self) -> None:
@@ -313,19 +424,48 @@ class _HandlerThreads:
             job = self._jobs.get()
             if job is None:
                 return
-            future, fn, args = job
+            loop, future, fn, args = job
             with self._lock:
                 self._waiting -= 1
                 self._busy += 1
             try:
-                if future.set_running_or_notify_cancel():
+                if not future.cancelled():  # read across threads: at worst a just-cancelled job runs
                     try:
-                        future.set_result(fn(*args))
+                        outcome: _Outcome = (future, fn(*args), None)
                     except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
-                        future.set_exception(exc)
+                        outcome = (future, None, exc)
+                    self._deliver(loop, outcome)
             finally:
                 with self._lock:
                     self._busy -= 1
+
+    def _deliver(self, loop: asyncio.AbstractEventLoop, outcome: _Outcome) -> None:
+        """Hand ``outcome`` to the loop; wake it only when no wake-up is already on its way.
+
+        Safe without a lock: an outcome is appended before the flag is read, and the loop clears the
+        flag before it takes the outcomes, so each one is taken by a wake-up scheduled after it.
+        """
+        self._done.append(outcome)
+        if self._wake_pending:
+            return
+        self._wake_pending = True
+        try:
+            loop.call_soon_threadsafe(self._settle)
+        except RuntimeError:  # the loop is closed: the service stopped and nobody awaits this any more
+            pass
+
+    def _settle(self) -> None:
+        """On the loop: set the futures of every outcome delivered so far (skipping cancelled ones)."""
+        self._wake_pending = False
+        done = self._done
+        while done:
+            future, result, error = done.popleft()
+            if future.cancelled():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
 
 def _escape_label(value: str) -> str:
@@ -337,9 +477,40 @@ def _sample(name: str, labels: dict[str, str], value: float) -> str:
     return f"{name}{{{text}}} {value:g}" if isinstance(value, float) else f"{name}{{{text}}} {value}"
 
 
+_METRIC_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+#: Groups a service's metrics may not take: the kit's JSON keys (and ``http``, whose families are the kit's).
+_KIT_GROUPS = frozenset({"service", "capacity", "in_flight", "requests_in_flight", "bytes_in_flight",
+                         "max_bytes_in_flight", "routes"})
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A figure a service adds to the kit's own (``JsonService(metrics=...)``): a counter (``counter=True``,
+    a total that only grows) or a gauge (a level). ``GET /metrics`` shows it as the family
+    ``rltrain_<group>_<name>`` (``_total`` after a counter's name) labelled with the service's name;
+    ``GET /metrics.json`` as ``{"<group>": {"<name>": value}}``."""
+
+    group: str
+    name: str
+    help: str
+    value: float
+    counter: bool = True
+
+    def __post_init__(self) -> None:
+        for part in (self.group, self.name):
+            if not _METRIC_NAME.fullmatch(part):
+                raise ValueError(f"metric {self.group}.{self.name}: {part!r} is not a Prometheus name part")
+        if self.group in _KIT_GROUPS or self.group == "http" or self.group.startswith("http_"):
+            raise ValueError(f"metric {self.group}.{self.name}: the group {self.group!r} is the kit's own")
+
+    @property
+    def family(self) -> str:
+        return f"rltrain_{self.group}_{self.name}{'_total' if self.counter else ''}"
+
+
 def prometheus_text(service: str, gauges: dict[str, tuple[str, float]],
-                    routes: dict[str, _RouteStats]) -> str:
-    """The Prometheus text exposition (format 0.0.4) of a service's figures.
+                    routes: dict[str, _RouteStats], extra: Iterable[Metric] = ()) -> str:
+    """The Prometheus text exposition (format 0.0.4) of a service's figures, ``extra`` after the kit's.
 
     Written here rather than with ``prometheus-client``: a dozen families of plain counters, gauges and
     one histogram, and no process-global registry to keep apart between services in one process.
@@ -366,6 +537,10 @@ def prometheus_text(service: str, gauges: dict[str, tuple[str, float]],
             lines.append(_sample(f"{name}_bucket", {**labels, "le": "+Inf" if bound == math.inf else f"{bound:g}"},
                                  cumulative))
         lines += [_sample(f"{name}_sum", labels, float(stats.latency_sum)), _sample(f"{name}_count", labels, cumulative)]
+    for metric in extra:
+        help_text = metric.help.replace("\\", "\\\\").replace("\n", "\\n")
+        lines += [f"# HELP {metric.family} {help_text}", f"# TYPE {metric.family} {'counter' if metric.counter else 'gauge'}",
+                  _sample(metric.family, base, metric.value)]
     return "\n".join(lines) + "\n"
 
 
@@ -373,7 +548,7 @@ def _json_parser_errors(protocol: type) -> type:
     """uvicorn's HTTP protocol ``protocol``, answering requests its parser refuses with our JSON error
     (``{"error": "invalid HTTP request: <the parser's reason>"}``) instead of a plain-text 400."""
 
-    class JsonErrorProtocol(protocol):  # type: ignore[misc, valid-type]
+    class JsonErrorProtocol(protocol):
         def send_400_response(self, msg: str) -> None:
             cause = sys.exc_info()[1]  # called inside uvicorn's handler of the parser error
             reason = str(cause) if cause is not None and str(cause) else msg
@@ -427,7 +602,8 @@ class JsonService:
 
     ``capacity`` bounds the summed cost of requests in flight; ``max_bytes_in_flight`` (default four
     bodies of ``max_body_bytes``) the bytes of request bodies held at once; ``threads`` the handlers
-    running at once (default ``min(capacity, 64)``). ``health`` adds fields to ``/health``. ``http``:
+    running at once (default ``min(capacity, 64)``). ``health`` adds fields to ``/health``, ``metrics``
+    figures of the service's own to ``/metrics`` and ``/metrics.json`` (:class:`Metric`). ``http``:
     uvicorn's HTTP implementation (``auto``, ``httptools``, ``h11``).
     """
 
@@ -435,7 +611,8 @@ class JsonService:
                  capacity: int = 64, health: Callable[[], dict[str, Any]] | None = None,
                  max_body_bytes: int = MAX_BODY_BYTES, max_bytes_in_flight: int | None = None,
                  max_json_depth: int = MAX_JSON_DEPTH, body_timeout_s: float = 60.0,
-                 threads: int | None = None, http: str = "auto") -> None:
+                 threads: int | None = None, http: str = "auto",
+                 metrics: Callable[[], Iterable[Metric]] | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         if max_body_bytes < 1 or (max_bytes_in_flight is not None and max_bytes_in_flight < max_body_bytes):
@@ -451,6 +628,7 @@ class JsonService:
         self.max_json_depth = max_json_depth
         self.body_timeout_s = body_timeout_s
         self._health = health
+        self._extra_metrics = metrics
         self._lock = threading.Lock()
         self._in_flight = 0
         self._bytes_in_flight = 0
@@ -458,6 +636,7 @@ class JsonService:
         self._cut = 0  # requests still in flight when a drain timed out
         self._draining = False
         self._started = time.time()
+        self._body_deadlines = _Deadlines(body_timeout_s)
         self._stats = {path: _RouteStats() for path in routes}
         self._threads = _HandlerThreads(threads or min(capacity, DEFAULT_THREADS), name)
         self._parsers = _HandlerThreads(PARSER_THREADS, f"{name}-parse")
@@ -552,32 +731,33 @@ class JsonService:
 
     # -- accounting ---------------------------------------------------------------------------------
 
+    # The work, body bytes and requests in flight change on the event loop's thread only: no lock.
+    # Other threads read them (``metrics``) and ``shutdown`` sets ``_draining``, each a single load or
+    # store of one attribute.
+
     def _admit(self, cost: int) -> bool:
-        with self._lock:
-            if self._draining or (self._in_flight > 0 and self._in_flight + cost > self.capacity):
-                return False
-            self._in_flight += cost
-            return True
+        if self._draining or (self._in_flight > 0 and self._in_flight + cost > self.capacity):
+            return False
+        self._in_flight += cost
+        return True
 
     def _release(self, cost: int) -> None:
-        with self._lock:
-            self._in_flight -= cost
+        self._in_flight -= cost
 
     def _reserve_bytes(self, length: int) -> bool:
         """Reserve ``length`` body bytes (always granted to the first body, which fits the limit)."""
-        with self._lock:
-            if self._bytes_in_flight > 0 and self._bytes_in_flight + length > self.max_bytes_in_flight:
-                return False
-            self._bytes_in_flight += length
-            return True
+        if self._bytes_in_flight > 0 and self._bytes_in_flight + length > self.max_bytes_in_flight:
+            return False
+        self._bytes_in_flight += length
+        return True
 
     def _release_bytes(self, length: int) -> None:
-        with self._lock:
-            self._bytes_in_flight -= length
+        self._bytes_in_flight -= length
 
     def _record(self, path: str, outcome: str, latency: float | None = None) -> None:
+        """Count one outcome of a request to ``path`` (from the loop and the handler threads alike)."""
+        stats = self._stats[path]
         with self._lock:
-            stats = self._stats[path]
             setattr(stats, outcome, getattr(stats, outcome) + 1)
             if latency is not None:
                 stats.observe(latency)
@@ -604,12 +784,21 @@ class JsonService:
         return (503 if self._draining else 200), body
 
     def metrics(self) -> dict[str, Any]:
-        """The figures as JSON (``GET /metrics.json``): per route counts and p50/p99 ms, load in flight."""
+        """The figures as JSON (``GET /metrics.json``): per route counts and p50/p99 ms, load in flight,
+        and the service's own :class:`Metric` s by group."""
         with self._lock:
-            return {"service": self.name, "capacity": self.capacity, "in_flight": self._in_flight,
-                    "requests_in_flight": self._requests_in_flight, "bytes_in_flight": self._bytes_in_flight,
-                    "max_bytes_in_flight": self.max_bytes_in_flight,
-                    "routes": {path: stats.summary() for path, stats in self._stats.items()}}
+            figures: dict[str, Any] = {"service": self.name, "capacity": self.capacity, "in_flight": self._in_flight,
+                                       "requests_in_flight": self._requests_in_flight,
+                                       "bytes_in_flight": self._bytes_in_flight,
+                                       "max_bytes_in_flight": self.max_bytes_in_flight,
+                                       "routes": {path: stats.summary() for path, stats in self._stats.items()}}
+        for metric in self._service_metrics():
+            figures.setdefault(metric.group, {})[metric.name] = metric.value
+        return figures
+
+    def _service_metrics(self) -> list[Metric]:
+        """The service's own figures, read outside the kit's lock (their owner keeps them consistent)."""
+        return list(self._extra_metrics()) if self._extra_metrics is not None else []
 
     def metrics_text(self) -> str:
         """The figures in the Prometheus text format (``GET /metrics``)."""
@@ -626,17 +815,37 @@ class JsonService:
             routes = {path: _RouteStats(stats.requests, stats.errors, stats.rejected, stats.abandoned,
                                         deque(), list(stats.buckets), stats.latency_sum)
                       for path, stats in self._stats.items()}
-        return prometheus_text(self.name, gauges, routes)
+        return prometheus_text(self.name, gauges, routes, self._service_metrics())
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
-    def _app(self) -> Any:
+    def _app(self) -> Callable[[dict[str, Any], Receive, Send], Awaitable[None]]:
+        """The ASGI application. A POST to a route goes straight to :meth:`_post` and its answer straight
+        to the server: no router, middleware, request or response objects on the one path that carries
+        the load. Everything else (``GET /health``, ``/metrics``, ``/metrics.json``, ``404``, ``405``)
+        goes to Starlette."""
+        starlette = self._starlette()
+        routes, post = self.routes, self._post
+
+        async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["method"] == "POST":
+                path = scope["path"]
+                route = routes.get(path)
+                if route is not None:
+                    await _send_answer(send, await post(path, route, RequestHead.of(scope["headers"]), receive))
+                    return
+            await starlette(scope, receive, send)
+
+        return app
+
+    def _starlette(self) -> Any:
         from starlette.applications import Starlette
         from starlette.routing import Route as StarletteRoute
 
         routes = [StarletteRoute("/health", self._get_health, methods=["GET"]),
                   StarletteRoute("/metrics", self._get_metrics, methods=["GET"]),
                   StarletteRoute("/metrics.json", self._get_metrics_json, methods=["GET"])]
+        # The POST routes again, so that another method on their path is answered 405, not 404.
         routes += [StarletteRoute(path, self._post_endpoint(path, route), methods=["POST"])
                    for path, route in self.routes.items()]
         return Starlette(routes=routes, exception_handlers={404: self._not_found, 405: self._not_allowed})
@@ -667,34 +876,39 @@ class JsonService:
         return self._respond(_Answer.of(405, {"error": f"{request.method} is not allowed on {request.url.path}"},
                                         dict(allowed)))
 
-    def _post_endpoint(self, path: str, route: Route) -> Callable[[Any], Any]:
+    def _post_endpoint(self, path: str, route: Route) -> Callable[[Any], Awaitable[Any]]:
         async def endpoint(request: Any) -> Any:
-            return self._respond(await self._post(path, route, request))
+            return self._respond(await self._post(path, route, RequestHead.of(request.scope["headers"]), request.receive))
 
         return endpoint
 
-    async def _post(self, path: str, route: Route, request: Any) -> _Answer:
+    async def _post(self, path: str, route: Route, head: RequestHead, receive: Receive) -> _Answer:
         """One POST: length checks, body admission, reading, parsing and work admission on the loop
         (parsing a large body on a parser thread), the handler on a handler thread."""
-        with self._lock:
-            self._requests_in_flight += 1
-        ctx = RequestContext()
+        self._requests_in_flight += 1
+        ctx: RequestContext | None = None
         try:
-            length = parse_content_length(request.headers, self.max_body_bytes)
+            length = parse_content_length(head, self.max_body_bytes)
             if not self._reserve_bytes(length):
                 self._record(path, "rejected")
                 raise self._busy_refusal(path, "busy: request bodies in flight")
             try:
-                body = await self._read_body(request.receive, length)
-                payload, cost = await self._parsed(path, route, body, request.headers, ctx)
+                body = await self._read_body(receive, length)
+                payload, cost, deadline = await self._parsed(path, route, body, head.timeout)
                 del body
                 if not self._admit(cost):
                     self._record(path, "rejected")
                     raise self._busy_refusal(path, "busy")
                 try:
+                    if not route.context:
+                        work = self._threads.submit(self._handle, path, route, payload, None)
+                        del payload
+                        answer: _Answer = await work
+                        return answer
+                    ctx = RequestContext(deadline=deadline)
                     work = self._threads.submit(self._handle, path, route, payload, ctx)
                     del payload
-                    return await self._await_work(work, ctx, request.receive if route.context else None)
+                    return await self._await_work(work, ctx, receive)
                 finally:
                     self._release(cost)
             finally:
@@ -704,70 +918,58 @@ class JsonService:
         except _Unanswerable:
             return _Answer(400, b"", {"Connection": "close"})  # the client is gone: nobody reads this
         except asyncio.CancelledError:  # the drain timed out with this request in flight
-            ctx.cancel()
+            if ctx is not None:
+                ctx.cancel()
             with self._lock:
                 self._cut += 1
             self._record(path, "abandoned")
             return _Answer.of(503, {"error": "abandoned: the server is stopping"},
                               {"Retry-After": str(DRAIN_RETRY_AFTER_S), "Connection": "close"})
         finally:
-            with self._lock:
-                self._requests_in_flight -= 1
+            self._requests_in_flight -= 1
 
-    async def _parsed(self, path: str, route: Route, body: bytearray, headers: Any,
-                      ctx: RequestContext) -> tuple[Any, int]:
-        """The payload and its cost; a small body is parsed on the loop (faster than a thread hop), a
-        large one on a parser thread so that other connections are not held up meanwhile."""
+    async def _parsed(self, path: str, route: Route, body: bytes | bytearray,
+                      timeout: str | None) -> tuple[Any, int, float | None]:
+        """The payload, its cost and its deadline; a small body is parsed on the loop (faster than a
+        thread hop), a large one on a parser thread so that other connections are not held up meanwhile."""
         if len(body) <= INLINE_PARSE_BYTES:
-            return self._parse(path, route, body, headers, ctx)
-        return await asyncio.wrap_future(self._parsers.submit(self._parse, path, route, body, headers, ctx))
+            return self._parse(path, route, body, timeout)
+        parsed: tuple[Any, int, float | None] = await self._parsers.submit(self._parse, path, route, body, timeout)
+        return parsed
 
-    async def _read_body(self, receive: Callable[[], Any], length: int) -> bytearray:
+    async def _read_body(self, receive: Receive, length: int) -> bytes | bytearray:
         """Exactly ``length`` bytes as they arrive, within the body timeout (else ``408``);
         :class:`_Unanswerable` when the client leaves first."""
-        body = bytearray()
         try:
-            async with asyncio.timeout(self.body_timeout_s):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise _Unanswerable("the client left before sending its body")
-                    body += message.get("body", b"")
-                    if len(body) > length:  # the parser frames the body by its length: never expected
-                        raise _Refusal(400, f"body longer than its Content-Length of {length} bytes", close=True)
-                    if not message.get("more_body", False):
-                        break
+            return await self._body_deadlines.within(_receive_body(receive, length))
         except TimeoutError:
             raise _Refusal(408, f"body not received within {self.body_timeout_s:g} s", close=True) from None
-        if len(body) < length:
-            raise _Unanswerable("body cut short")
-        return body
 
-    async def _await_work(self, work: Future, ctx: RequestContext, receive: Callable[[], Any] | None) -> _Answer:
-        """The handler thread's answer; with ``receive``, a disconnect meanwhile cancels ``ctx``."""
-        if receive is None:
-            return await asyncio.wrap_future(work)
+    async def _await_work(self, work: asyncio.Future, ctx: RequestContext, receive: Receive) -> _Answer:
+        """The handler thread's answer; a disconnect meanwhile cancels ``ctx``."""
         watcher = asyncio.ensure_future(self._cancel_on_disconnect(receive, ctx))
         try:
-            return await asyncio.wrap_future(work)
+            answer: _Answer = await work
+            return answer
         finally:
             watcher.cancel()
 
     @staticmethod
-    async def _cancel_on_disconnect(receive: Callable[[], Any], ctx: RequestContext) -> None:
+    async def _cancel_on_disconnect(receive: Receive, ctx: RequestContext) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         ctx.cancel()
 
     # -- on a parser or handler thread ------------------------------------------------------------------------
 
-    def _parse(self, path: str, route: Route, body: bytearray, headers: Any, ctx: RequestContext) -> tuple[Any, int]:
-        """The payload and its cost (at least 1); a ``400`` :class:`_Refusal` (counted as an error) for a bad
-        ``X-Request-Timeout``, invalid JSON, or a payload the route's ``cost`` cannot read."""
+    def _parse(self, path: str, route: Route, body: bytes | bytearray, timeout: str | None) -> tuple[Any, int, float | None]:
+        """The payload, its cost (at least 1) and the client's deadline; a ``400`` :class:`_Refusal`
+        (counted as an error) for a bad ``X-Request-Timeout``, invalid JSON, or a payload the route's
+        ``cost`` cannot read."""
         try:
-            ctx.deadline = parse_deadline(headers)
+            deadline = parse_deadline(timeout)
             payload = parse_json(body, self.max_json_depth)
-            return payload, max(1, int(route.cost(payload)))
+            return payload, max(1, int(route.cost(payload))), deadline
         except _Refusal:
             self._record(path, "errors")
             raise
@@ -778,7 +980,7 @@ class JsonService:
             self._record(path, "errors")
             raise _Refusal(400, f"invalid request: {exc}") from None
 
-    def _handle(self, path: str, route: Route, payload: Any, ctx: RequestContext) -> _Answer:
+    def _handle(self, path: str, route: Route, payload: Any, ctx: RequestContext | None) -> _Answer:
         start = time.monotonic()
         try:
             answer = route.handler(payload, ctx) if route.context else route.handler(payload)
@@ -788,13 +990,46 @@ class JsonService:
             return _Answer.of(exc.status, {"error": str(exc)})
         except Abandoned as exc:
             self._record(path, "abandoned")
-            return _Answer.of(504 if not ctx.cancelled.is_set() else 503, {"error": f"abandoned: {exc}"})
+            cancelled = ctx is not None and ctx.cancelled.is_set()
+            return _Answer.of(503 if cancelled else 504, {"error": f"abandoned: {exc}"})
         except Exception as exc:  # a server bug: report it, keep serving
             logger.exception("%s: %s failed", self.name, path)
             self._record(path, "errors")
             return _Answer.of(500, {"error": f"{type(exc).__name__}: {exc}"})
         self._record(path, "requests", time.monotonic() - start)
         return encoded
+
+
+async def _receive_body(receive: Receive, length: int) -> bytes | bytearray:
+    """The body's ``http.request`` messages, exactly ``length`` bytes (a body that came in one message,
+    the usual case for a small one, is returned as it came, uncopied)."""
+    body: bytes | bytearray = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Unanswerable("the client left before sending its body")
+        chunk = message.get("body", b"")
+        if body:
+            if isinstance(body, bytes):
+                body = bytearray(body)
+            body += chunk
+        else:
+            body = chunk
+        if len(body) > length:  # the parser frames the body by its length: never expected
+            raise _Refusal(400, f"body longer than its Content-Length of {length} bytes", close=True)
+        if not message.get("more_body", False):
+            break
+    if len(body) < length:
+        raise _Unanswerable("body cut short")
+    return body
+
+
+async def _send_answer(send: Send, answer: _Answer) -> None:
+    """``answer`` as the two ASGI messages of a response (the headers Starlette's ``Response`` would send)."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer.body))]
+    headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers.items()]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 # ==================================================================================================
@@ -954,7 +1189,7 @@ class JsonClient(_RetryPolicy):
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> JsonClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

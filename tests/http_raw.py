@@ -2,12 +2,13 @@
 
 Malformed requests (a negative ``Content-Length``, no length, a body that never arrives) cannot be sent
 through ``httpx``; these helpers write the bytes themselves and read one answer, or report that the
-connection closed without one.
+connection closed without one. :func:`prometheus` reads a ``GET /metrics`` answer strictly.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -73,3 +74,40 @@ def post_json(address: tuple[str, int], path: str, payload: Any, timeout: float 
     body = json.dumps(payload).encode()
     head = {"Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})}
     return raw_post(address, path, body, head, timeout)
+
+
+#: One sample line of the Prometheus text format: name{labels} value.
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\} (\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass
+class Prometheus:
+    """A ``/metrics`` answer: each family's ``# TYPE`` and ``# HELP`` and every sample by name and labels."""
+
+    types: dict[str, str]
+    helps: dict[str, str]
+    samples: dict[tuple[str, frozenset], float]
+
+    def value(self, name: str, **labels: str) -> float:
+        return self.samples[(name, frozenset(labels.items()))]
+
+
+def prometheus(text: str) -> Prometheus:
+    """Parse the Prometheus text format; fails on a malformed line or a sample of a family without TYPE."""
+    parsed = Prometheus({}, {}, {})
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            parsed.types[name] = kind
+        elif line.startswith("# HELP "):
+            _, _, name, help_text = line.split(" ", 3)
+            parsed.helps[name] = help_text
+        else:
+            match = SAMPLE.match(line)
+            assert match, f"not a Prometheus sample line: {line!r}"
+            family = re.sub(r"_(bucket|sum|count)$", "", match.group(1))
+            assert match.group(1) in parsed.types or family in parsed.types, f"no TYPE before {line!r}"
+            labels = frozenset(_LABEL.findall(match.group(2)))
+            parsed.samples[(match.group(1), labels)] = float(match.group(3))
+    return parsed

@@ -1,8 +1,9 @@
 """The reward-model server under hostile or careless requests, tested at the HTTP level.
 
 Each request is isolated in the shared dynamic batcher, forward passes stay within a token budget
-(what bounds memory), per-request caps answer 413, work nobody waits for any more is abandoned, SIGTERM
-stops within a bounded time, and a checkpoint without a trained score head is refused.
+(what bounds memory), per-request caps answer 413, work nobody waits for any more is abandoned, the
+batcher's counters show on /metrics, SIGTERM stops within a bounded time, and a checkpoint without a
+trained score head is refused.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.http_raw import post_json, read_answer, request_head
+from tests.http_raw import post_json, prometheus, read_answer, request_head
 from tests.test_reward_model import PROMPT, _pairs, rm, rm_dir  # noqa: F401 - fixtures
 
 TEXT_2KB = "reward " * 292  # 2044 characters
@@ -142,6 +143,66 @@ def test_a_passed_client_deadline_abandons_the_work(serve):
     assert answer.status == 504 and "abandoned" in answer.error
     assert time.monotonic() - started < 10
     assert batcher.abandoned > 0 and batcher.scored < 2000
+    assert _batcher_metrics(service)["texts_abandoned_total"] > 0
+
+
+def _batcher_metrics(service) -> dict[str, float]:
+    """The batcher's families on ``/metrics`` (name without ``rltrain_rm_batcher_``), checked for TYPE and HELP."""
+    import httpx
+
+    parsed = prometheus(httpx.get(service.url + "/metrics", timeout=10).text)
+    out = {}
+    for (name, labels), value in parsed.samples.items():
+        if name.startswith("rltrain_rm_batcher_"):
+            assert labels == {("service", "reward-model")}, labels
+            kind = "counter" if name.endswith("_total") else "gauge"
+            assert parsed.types[name] == kind and parsed.helps[name], name
+            out[name.removeprefix("rltrain_rm_batcher_")] = value
+    return out
+
+
+def test_the_batchers_counters_are_on_metrics_and_move_with_requests(rm, serve):  # noqa: F811
+    import httpx
+
+    service, batcher = serve(max_wait_ms=50)
+    before = _batcher_metrics(service)
+    assert set(before) == {"forward_passes_total", "texts_scored_total", "tokens_scored_total", "padded_tokens_total",
+                           "texts_abandoned_total", "texts_failed_total", "passes_retried_total", "texts_queued"}
+    assert all(value == 0 for value in before.values()), before
+    texts = [TEXT_2KB[: 40 + 30 * i] for i in range(5)]
+    assert post_json(service.address, "/get_reward", {"query": texts}).status == 200
+    tokens = [len(rm.tokenizer(t, add_special_tokens=False, truncation=True, max_length=rm.max_length)["input_ids"])
+              for t in texts]
+    after = _batcher_metrics(service)
+    assert after["texts_scored_total"] == 5 and after["tokens_scored_total"] == sum(tokens)
+    assert after["forward_passes_total"] >= 1 and after["padded_tokens_total"] >= sum(tokens)
+    assert after["texts_failed_total"] == 0 and after["texts_queued"] == 0
+    assert post_json(service.address, "/get_reward", {"query": [""]}).status == 400  # an empty text fails alone
+    assert _batcher_metrics(service)["texts_failed_total"] == 1
+    figures = httpx.get(service.url + "/metrics.json", timeout=10).json()
+    assert figures["rm_batcher"]["texts_scored"] == 5 and figures["rm_batcher"]["texts_failed"] == 1
+    assert figures["routes"]["/get_reward"]["requests"] == 1  # the kit's figures beside the batcher's
+
+
+def test_a_failed_forward_pass_is_counted_and_retried_text_by_text(rm, serve):  # noqa: F811
+    service, _ = serve(max_wait_ms=50)
+    original = rm.score_texts
+
+    def fails_together(texts):
+        if len(texts) > 1:
+            raise RuntimeError("out of memory (simulated)")
+        return original(texts)
+
+    texts = [TEXT_2KB[:60], TEXT_2KB[:90], TEXT_2KB[:120]]
+    rm.score_texts = fails_together
+    try:
+        answer = post_json(service.address, "/get_reward", {"query": texts}, timeout=60)
+    finally:
+        del rm.score_texts
+    assert answer.status == 200
+    figures = _batcher_metrics(service)
+    assert figures["passes_retried_total"] == 1 and figures["forward_passes_total"] == 3
+    assert figures["texts_scored_total"] == 3 and figures["texts_failed_total"] == 0
 
 
 # -- the CLI in a process of its own ---------------------------------------------------------------

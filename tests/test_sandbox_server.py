@@ -105,7 +105,10 @@ def test_client_disconnect_does_not_hurt_the_server(server):
 
 
 def test_shutdown_finishes_requests_in_flight():
+    started = threading.Event()
+
     def slow(payload):
+        started.set()
         time.sleep(0.5)
         return {"echo": payload}
 
@@ -113,7 +116,7 @@ def test_shutdown_finishes_requests_in_flight():
     answers = []
     worker = threading.Thread(target=lambda: answers.append(JsonClient(service.url, retries=0).post("/slow", 7)))
     worker.start()
-    time.sleep(0.15)
+    assert started.wait(10), "the request never reached its handler"
     service.shutdown()  # returns only after the request in flight was answered
     worker.join(timeout=5)
     assert answers == [{"echo": 7}]

@@ -1,10 +1,10 @@
-"""The JSON service kit itself (sandbox.service) on its ASGI stack: Prometheus metrics, handlers off the
-event loop, slow bodies, disconnects, and a drain that runs out of time."""
+"""The JSON service kit itself (sandbox.service) on its ASGI stack: Prometheus metrics (the kit's and a
+service's own), handlers off the event loop and their answers back to the right requests, slow bodies,
+disconnects, and a drain that runs out of time."""
 
 from __future__ import annotations
 
 import json
-import re
 import socket
 import threading
 import time
@@ -12,11 +12,8 @@ import time
 import httpx
 import pytest
 
-from sandbox.service import Abandoned, JsonClient, JsonService, Route
-from tests.http_raw import post_json, raw_post, read_answer, request_head
-
-#: One sample line of the Prometheus text format: name{labels} value.
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\} (\S+)$')
+from sandbox.service import Abandoned, JsonClient, JsonService, Metric, Route
+from tests.http_raw import post_json, prometheus, raw_post, read_answer, request_head
 
 
 @pytest.fixture
@@ -32,21 +29,6 @@ def kit():
         service.shutdown(timeout=2)
 
 
-def _families(text: str) -> tuple[dict[str, str], dict[tuple[str, frozenset], float]]:
-    """``# TYPE`` of each family and every sample keyed by name and labels; fails on a malformed line."""
-    types, samples = {}, {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            types[name] = kind
-        elif not line.startswith("# HELP "):
-            match = SAMPLE.match(line)
-            assert match, f"not a Prometheus sample line: {line!r}"
-            labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2)))
-            samples[(match.group(1), labels)] = float(match.group(3))
-    return types, samples
-
-
 def test_metrics_are_prometheus_text_with_counters_histograms_and_gauges(kit):
     service = kit({"/echo": Route(lambda p: p)})
     client = JsonClient(service.url, retries=0)
@@ -55,11 +37,11 @@ def test_metrics_are_prometheus_text_with_counters_histograms_and_gauges(kit):
     assert raw_post(service.address, "/echo", b"{nope", {"Content-Length": "5"}).status == 400
     answer = httpx.get(service.url + "/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain; version=0.0.4")
-    types, samples = _families(answer.text)
-    route = {("service", "kit"), ("route", "/echo")}
+    parsed = prometheus(answer.text)
+    types, samples = parsed.types, parsed.samples
 
     def value(name, **labels):
-        return samples[(name, frozenset(route | set(labels.items())))]
+        return parsed.value(name, service="kit", route="/echo", **labels)
 
     assert types["rltrain_http_requests_total"] == "counter" and value("rltrain_http_requests_total") == 3
     assert value("rltrain_http_errors_total") == 1 and value("rltrain_http_rejected_total") == 0
@@ -170,3 +152,50 @@ def test_answers_on_a_keep_alive_connection_do_not_wait_for_delayed_acks(kit):
         times.append(time.monotonic() - started)
     conn.close()
     assert sorted(times)[10] < 0.02, f"median {sorted(times)[10] * 1000:.1f} ms per answer"
+
+
+def test_a_service_adds_its_own_counters_and_gauges_to_both_metrics_routes(kit):
+    done = []
+
+    def figures():
+        return [Metric("demo", "things", "Things done.", len(done)),
+                Metric("demo", "backlog", "Things waiting.", 2.5, counter=False)]
+
+    service = kit({"/do": Route(lambda p: done.append(p) or len(done))}, metrics=figures)
+    for i in range(3):
+        assert post_json(service.address, "/do", i).body == i + 1
+    parsed = prometheus(httpx.get(service.url + "/metrics").text)
+    assert parsed.types["rltrain_demo_things_total"] == "counter" and parsed.helps["rltrain_demo_things_total"] == "Things done."
+    assert parsed.value("rltrain_demo_things_total", service="kit") == 3
+    assert parsed.types["rltrain_demo_backlog"] == "gauge" and parsed.value("rltrain_demo_backlog", service="kit") == 2.5
+    assert parsed.value("rltrain_http_requests_total", service="kit", route="/do") == 3  # beside the kit's own
+    assert httpx.get(service.url + "/metrics.json").json()["demo"] == {"things": 3, "backlog": 2.5}
+
+
+@pytest.mark.parametrize("group, name", [("http", "requests"), ("http_x", "y"), ("routes", "x"), ("demo", "bad-name"), ("", "x")])
+def test_a_metric_may_not_take_the_kits_names_or_break_the_format(group, name):
+    with pytest.raises(ValueError):
+        Metric(group, name, "help", 1)
+
+
+def test_answers_of_concurrent_requests_each_reach_their_own_request(kit):
+    """Handlers on many threads finishing together: every answer goes back to the request that asked."""
+
+    def slow_echo(payload):
+        time.sleep(0.05)
+        return payload
+
+    service = kit({"/echo": Route(slow_echo)}, capacity=64)
+    answers = {}
+
+    def ask(i):
+        answers[i] = post_json(service.address, "/echo", {"i": i, "pad": "x" * i})
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(48)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(answers[i].status == 200 and answers[i].body == {"i": i, "pad": "x" * i} for i in range(48))
+    assert time.monotonic() - started < 2.4  # 48 x 50 ms one after another would take 2.4 s

@@ -2,8 +2,9 @@
 
 A large reward model can live on its own node while the trainer's ranks score against it. Built on the
 shared JSON service kit (:mod:`sandbox.service`): bounded bodies and work in flight answered ``429``,
-``GET /health`` (ready, model, device, batcher counters), ``GET /metrics``, shutdown on SIGTERM that
-drains for a bounded time; a client that disconnects only loses its own answer.
+``GET /health`` (ready, model, device, batcher counters), ``GET /metrics`` (the kit's request metrics and
+the batcher's counters, ``rltrain_rm_batcher_*``), shutdown on SIGTERM that drains for a bounded time; a
+client that disconnects only loses its own answer.
 
 Routes:
 
@@ -31,13 +32,17 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verifiers.errors import VerifierError
 from verifiers.reward_model.model import RewardModel
+
+if TYPE_CHECKING:
+    from sandbox.service import JsonService, Metric
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,9 @@ __all__ = ["DynamicBatcher", "ServerCaps", "TextError", "build_service"]
 
 class TextError(ValueError):
     """A text the model cannot score (empty, not tokenizable): fails its own request only, with 400."""
+
+    index: int | None = None
+    """The text's position in its request, set when the request's scores are collected."""
 
 
 @dataclass(frozen=True)
@@ -104,15 +112,46 @@ def _settle(future: Future, *, result: Any = None, error: BaseException | None =
 
 @dataclass
 class _Counters:
+    """What the batcher has done since it started; each total only grows."""
+
     batches: int = 0
     scored: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
     abandoned: int = 0
     failed: int = 0
+    retried_passes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, name: str, n: int = 1) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + n)
+
+    def add_pass(self, rows: list[_Item]) -> None:
+        """One forward pass that scored ``rows``."""
+        with self.lock:
+            self.batches += 1
+            self.scored += len(rows)
+            self.tokens += sum(item.tokens for item in rows)
+            self.padded_tokens += len(rows) * max(item.tokens for item in rows)
+
+
+#: The batcher's figures on ``/metrics`` (``rltrain_rm_batcher_<name>``) and ``/metrics.json``
+#: (``"rm_batcher"``): name, whether a counter (else a gauge), help text, the ``stats()`` key it reads.
+_BATCHER_METRICS: tuple[tuple[str, bool, str, str], ...] = (
+    ("forward_passes", True, "Forward passes of the reward model that scored their texts.", "batches"),
+    ("texts_scored", True, "Texts scored.", "texts_scored"),
+    ("tokens_scored", True, "Tokens of the texts scored, padding excluded.", "tokens_scored"),
+    ("padded_tokens", True, "Tokens of the forward passes that scored, padding included (rows x longest row): "
+                            "what --max-batch-tokens bounds.", "padded_tokens"),
+    ("texts_abandoned", True, "Texts skipped unscored: their client left, its X-Request-Timeout passed, or "
+                              "another text of their request failed.", "texts_abandoned"),
+    ("texts_failed", True, "Texts that could not be scored (empty, not tokenizable, or failing in a forward pass "
+                           "of their own): their request is answered 400.", "texts_failed"),
+    ("passes_retried", True, "Forward passes that failed and were retried text by text to find the failing "
+                             "texts.", "passes_retried"),
+    ("texts_queued", False, "Texts waiting for the batcher.", "texts_queued"),
+)
 
 
 class DynamicBatcher:
@@ -147,9 +186,19 @@ class DynamicBatcher:
         return self._counters.abandoned
 
     def stats(self) -> dict[str, int]:
+        """The counters (totals since start) and the texts waiting now; ``/health`` shows them too."""
         c = self._counters
-        return {"batches": c.batches, "texts_scored": c.scored, "texts_abandoned": c.abandoned,
-                "texts_failed": c.failed, "texts_queued": self._queue.qsize()}
+        return {"batches": c.batches, "texts_scored": c.scored, "tokens_scored": c.tokens,
+                "padded_tokens": c.padded_tokens, "texts_abandoned": c.abandoned, "texts_failed": c.failed,
+                "passes_retried": c.retried_passes, "texts_queued": self._queue.qsize()}
+
+    def metrics(self) -> list[Metric]:
+        """:meth:`stats` as the service's own metrics (``JsonService(metrics=...)``), each with its help."""
+        from sandbox.service import Metric
+
+        stats = self.stats()
+        return [Metric("rm_batcher", name, help_text, stats[key], counter)
+                for name, counter, help_text, key in _BATCHER_METRICS]
 
     # -- the request side -----------------------------------------------------------------------------
 
@@ -177,7 +226,7 @@ class DynamicBatcher:
                         if ctx is not None and ctx.abandoned():
                             raise Abandoned("the client disconnected or its deadline passed") from None
                     except TextError as exc:
-                        exc.index = index  # type: ignore[attr-defined]
+                        exc.index = index
                         raise
             return scores
         finally:
@@ -267,11 +316,11 @@ class DynamicBatcher:
                 logger.warning("reward model: a text failed to score: %s", exc)
                 self._fail(rows[0], exc)
                 return
+            self._counters.add("retried_passes")
             for row in rows:  # isolate the failing text(s): the others still get their scores
                 self._forward([row])
             return
-        self._counters.add("batches")
-        self._counters.add("scored", len(rows))
+        self._counters.add_pass(rows)
         for item, value in zip(rows, scores, strict=True):
             _settle(item.future, result=value)
 
@@ -330,13 +379,13 @@ def _scored(batcher: DynamicBatcher, texts: list[str], key: str, ctx: Any) -> li
     try:
         return batcher.score(texts, ctx)
     except TextError as exc:
-        raise BadRequest(f"{key}[{getattr(exc, 'index', '?')}]: {exc}") from None
+        raise BadRequest(f"{key}[{'?' if exc.index is None else exc.index}]: {exc}") from None
 
 
 def build_service(model: RewardModel, *, host: str = "127.0.0.1", port: int = 8081, max_batch: int = 64,
                   max_wait_ms: float = 5.0, capacity: int = 4096, model_path: str = "",
                   max_batch_tokens: int | None = None, max_texts: int = ServerCaps.max_texts,
-                  max_chars: int = ServerCaps.max_chars):
+                  max_chars: int = ServerCaps.max_chars) -> tuple[JsonService, DynamicBatcher]:
     """The HTTP service (not yet started) and its batcher.
 
     ``max_batch_tokens`` defaults to ``ServerCaps.max_batch_tokens``, or the model's ``max_length`` when
@@ -367,7 +416,7 @@ def build_service(model: RewardModel, *, host: str = "127.0.0.1", port: int = 80
         _check_chars(texts, "query", caps)
         return {"rewards": _scored(batcher, texts, "query", ctx)}
 
-    def items(key: str):
+    def items(key: str) -> Callable[[Any], int]:
         def cost(payload: Any) -> int:
             value = payload.get(key) if isinstance(payload, dict) else None
             return len(value) if isinstance(value, list) else 1
@@ -375,10 +424,12 @@ def build_service(model: RewardModel, *, host: str = "127.0.0.1", port: int = 80
 
     routes = {"/score": Route(score, items("pairs"), context=True),
               "/get_reward": Route(get_reward, items("query"), context=True)}
+
     def health() -> dict[str, Any]:
         return {"model": model_path, "device": str(model.device), "max_batch": max_batch,
                 "max_batch_tokens": max_batch_tokens, **batcher.stats()}
 
     service = JsonService("reward-model", routes, host=host, port=port, capacity=capacity, health=health,
-                          max_body_bytes=caps.max_body_bytes, max_bytes_in_flight=2 * caps.max_body_bytes)
+                          max_body_bytes=caps.max_body_bytes, max_bytes_in_flight=2 * caps.max_body_bytes,
+                          metrics=batcher.metrics)
     return service, batcher
