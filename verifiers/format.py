@@ -6,11 +6,15 @@ closing tag. Both shapes are accepted::
 
     <think>reasoning</think>answer      # the model opened the block itself
     reasoning</think>answer             # the template opened it
+
+A tool-using completion is several assistant turns (each a think block, then a tool call or the answer,
+with tool results between them). Each turn is judged on its own: joined, their several ``</think>`` would
+read as malformed and every completion that used a tool would score 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from verifiers.completions import completion_text
@@ -48,13 +52,32 @@ def answer_after_think(text: str) -> str | None:
     return parts[1] or None
 
 
+def _assistant_turns(completion: Any) -> list[str]:
+    """The text of each assistant turn of a message-list completion; the whole text of any other."""
+    if isinstance(completion, (list, tuple)) and all(isinstance(m, Mapping) for m in completion):
+        turns = [completion_text(m) for m in completion if m.get("role", "assistant") == "assistant"]
+        if turns:
+            return turns
+    return [completion_text(completion)]
+
+
+def _think_format_score(completion: Any) -> float:
+    """1.0 when every assistant turn is well-formed, some turn reasons and the last one answers."""
+    turns = [_split(text) for text in _assistant_turns(completion)]
+    if any(parts is None for parts in turns):
+        return 0.0
+    reasons = any(parts[0] for parts in turns if parts is not None)
+    answer = turns[-1]
+    return 1.0 if reasons and answer is not None and answer[1] else 0.0
+
+
 def think_format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
-    """TRL reward: 1.0 for non-empty reasoning closed by ``</think>`` then a non-empty answer, else 0.0."""
-    scores = []
-    for completion in completions:
-        parts = _split(completion_text(completion))
-        scores.append(1.0 if parts is not None and parts[0] and parts[1] else 0.0)
-    return scores
+    """TRL reward: 1.0 for non-empty reasoning closed by ``</think>`` then a non-empty answer, else 0.0.
+
+    For a tool-using completion: every assistant turn well-formed, reasoning in at least one, and a
+    non-empty answer after the last ``</think>`` (earlier turns end in tool calls, not answers).
+    """
+    return [_think_format_score(completion) for completion in completions]
 
 
 @register_reward("think_format", description="1.0 for reasoning closed by </think> followed by a non-empty answer")

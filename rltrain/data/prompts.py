@@ -11,6 +11,7 @@ the chat template renders the same tool list as in the GRPO prompts.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,75 @@ def prepare(recipe: Recipe, dataset, tool_schemas: list[dict[str, Any]] | None =
         train = train.select(range(min(cfg.max_samples, n_train)))
     evaluation = dataset.select(range(n_train, len(dataset))) if cfg.eval_size else None
     return Splits(train=train, eval=evaluation)
+
+
+def sft_chat_template(tokenizer: Any, assistant_only_loss: bool) -> str | None:
+    """The template TRL's ``SFTTrainer`` renders SFT rows with, when it is not the tokenizer's own.
+
+    With ``assistant_only_loss`` and a template without ``{% generation %}`` marks, TRL swaps in its training
+    variant of the templates it knows (DeepSeek-R1-Distill's keeps the reasoning the original drops); ``None``
+    otherwise, and for a template TRL cannot patch (its trainer then refuses it itself).
+    """
+    if not assistant_only_loss:
+        return None
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    if has_generation_markers(tokenizer.chat_template or ""):
+        return None
+    try:
+        return get_training_chat_template(tokenizer)
+    except ValueError:
+        return None
+
+
+def fit_completions_to_template(dataset: Any, tokenizer: Any, *, assistant_only_loss: bool = False) -> Any:
+    """SFT rows whose prompt + completion renders as the generation prompt followed by the completion.
+
+    TRL trains on the rendering of prompt + completion, with loss on what follows the rendering of the
+    prompt with its generation prompt, and cuts the prompt where the two diverge. Templates of reasoning
+    models end the generation prompt with ``<think>\\n`` (QwQ, the R1 distills) but render an assistant
+    message as written, so a target in the shape the model generates after that prompt
+    (``reasoning</think>answer``) would train on a context without the ``<think>\\n`` the model always sees
+    at inference. Such rows get what the generation prompt prefills put in front of their first assistant
+    message; rows that already render as the generation prompt followed by the completion (the built-in
+    tiny template, Qwen3's, Qwen2.5's) are kept as they are.
+
+    Raises:
+        RecipeError: the template renders the trained turn so that it does not follow the generation prompt
+            even then (DeepSeek-R1-Distill's drops everything up to ``</think>`` of the turn; QwQ's drops the
+            reasoning of an assistant turn that calls a tool before a later one).
+    """
+    template = sft_chat_template(tokenizer, assistant_only_loss)
+
+    def render(messages: list[dict[str, Any]], tools: Any, generation_prompt: bool) -> str:
+        return tokenizer.apply_chat_template(messages, tools=tools, chat_template=template, tokenize=False,
+                                             add_generation_prompt=generation_prompt)
+
+    def fit(row: dict[str, Any]) -> dict[str, Any]:
+        prompt, completion = row["prompt"], row["completion"]
+        tools = json.loads(row["tools"]) if isinstance(row.get("tools"), str) else row.get("tools")
+        generation_prompt = render(prompt, tools, True)
+        rendered = render(prompt + completion, tools, False)
+        if rendered.startswith(generation_prompt):
+            return {"completion": completion}
+        shared = len(os.path.commonprefix([generation_prompt, rendered]))
+        prefill = generation_prompt[shared:]
+        first = completion[0] if completion else {}
+        content = first.get("content")
+        if first.get("role") == "assistant" and isinstance(content, str) and not content.startswith(prefill):
+            fitted = [{**first, "content": prefill + content}, *completion[1:]]
+            if render(prompt + fitted, tools, False).startswith(generation_prompt):
+                return {"completion": fitted}
+        excerpt = rendered[max(shared - 40, 0) : shared + 60]
+        raise RecipeError(
+            f"data.completion_column: the chat template renders the trained assistant turn as {excerpt!r}, not "
+            f"after its generation prompt (ending {generation_prompt[-40:]!r}): the model would train on text or a "
+            "context it never sees at inference. DeepSeek-R1-Distill's template drops the reasoning before "
+            "</think> (sft.assistant_only_loss: true trains with TRL's variant of it, which keeps it); QwQ's drops "
+            "it from an assistant turn followed by others"
+        )
+
+    return dataset.map(fit, desc="Fitting completions to the chat template")
 
 
 def load_splits(recipe: Recipe, tool_schemas: list[dict[str, Any]] | None = None) -> Splits:

@@ -30,13 +30,23 @@ def _ids(encoded: Any) -> list[int]:
     return list(encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded)
 
 
-def tool_suffix_ids(tokenizer: Any, tool_messages: list[dict[str, Any]]) -> list[int]:
+def multi_turn_template(tokenizer: Any) -> str | None:
+    """The chat template to render tool conversations with: ``None`` (the tokenizer's own) when it is
+    prefix-preserving, else TRL's training variant of it, as TRL's GRPO tool loop does (Qwen3's own
+    template renders an assistant turn differently once tool results follow it)."""
+    from trl.chat_template_utils import get_training_chat_template, is_chat_template_prefix_preserving
+
+    return None if is_chat_template_prefix_preserving(tokenizer) else get_training_chat_template(tokenizer)
+
+
+def tool_suffix_ids(tokenizer: Any, tool_messages: list[dict[str, Any]], chat_template: str | None = None) -> list[int]:
     """The tokens the chat template puts after an assistant turn for ``tool_messages``, through the next
     assistant header (the difference of two renderings, cut at the assistant turn's end token)."""
     call = [{"type": "function", "function": {"name": tool_messages[0]["name"], "arguments": {}}}]
     head = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": call}]
-    prefix = _ids(tokenizer.apply_chat_template(head, tokenize=True))
-    full = _ids(tokenizer.apply_chat_template(head + tool_messages, tokenize=True, add_generation_prompt=True))
+    prefix = _ids(tokenizer.apply_chat_template(head, tokenize=True, chat_template=chat_template))
+    full = _ids(tokenizer.apply_chat_template(head + tool_messages, tokenize=True, add_generation_prompt=True,
+                                              chat_template=chat_template))
     ends = [i for i, t in enumerate(prefix) if t == tokenizer.eos_token_id]
     if ends:
         prefix = prefix[: ends[-1] + 1]
@@ -71,10 +81,12 @@ def generate_with_tools(model: Any, tokenizer: Any, prompts: list[list[dict[str,
     ensure_tool_parser(tokenizer)
     by_name = {t.__name__: t for t in tools}
     template_tools: list[dict[str, Any] | Callable[..., Any]] = list(tools)
+    template = multi_turn_template(tokenizer)
     device = next(model.parameters()).device
     convs: list[Conversation] = []
     for prompt in prompts:
-        ids = _ids(tokenizer.apply_chat_template(prompt, tools=template_tools, add_generation_prompt=True, tokenize=True))
+        ids = _ids(tokenizer.apply_chat_template(prompt, tools=template_tools, add_generation_prompt=True, tokenize=True,
+                                                 chat_template=template))
         convs += [Conversation(ids=list(ids), prompt_len=len(ids)) for _ in range(samples)]
     pad = tokenizer.pad_token_id
     for round_no in range(max_rounds + 1):
@@ -110,7 +122,7 @@ def generate_with_tools(model: Any, tokenizer: Any, prompts: list[list[dict[str,
             replies.setdefault(i, []).append({"role": "tool", "name": name, "content": text})
         for i, tool_messages in replies.items():
             conv = convs[i]
-            suffix = tool_suffix_ids(tokenizer, tool_messages)
+            suffix = tool_suffix_ids(tokenizer, tool_messages, template)
             if len(conv.ids) + len(suffix) - conv.prompt_len >= max_new_tokens:
                 conv.done = True  # no room for the results and an answer
                 continue
