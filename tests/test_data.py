@@ -59,6 +59,22 @@ def test_synthetic_arithmetic_is_distinct_and_correct():
         assert row["solution"].endswith(f"</think>\n\\boxed{{{row['answer']}}}")
 
 
+def test_direct_answers_are_right_only_at_their_rate_and_worked_answers_always():
+    import re
+
+    rows = arithmetic(size=1000, seed=0, max_a=99, max_b=9, skip_reasoning=0.7, direct_accuracy=0.3)
+    plain = arithmetic(size=1000, seed=0, max_a=99, max_b=9, skip_reasoning=0.7)
+    assert [r["problem"] for r in rows] == [r["problem"] for r in plain]  # the problems do not depend on it
+    stated = [(r, re.search(r"boxed\{(-?\d+)\}", r["solution"]).group(1)) for r in rows]
+    direct = [r["answer"] == s for r, s in stated if r["solution"].startswith("</think>")]
+    worked = [r["answer"] == s for r, s in stated if not r["solution"].startswith("</think>")]
+    assert all(worked) and 650 < len(direct) < 750
+    assert 0.25 < sum(direct) / len(direct) < 0.35
+    assert all(0 < abs(int(s) - int(r["answer"])) <= 9 for r, s in stated if r["answer"] != s)
+    with pytest.raises(ValueError, match="direct_accuracy"):
+        arithmetic(size=10, direct_accuracy=1.5)
+
+
 def test_file_type_is_read_whatever_its_case(tmp_path):
     (tmp_path / "D.JSONL").write_text("".join(json.dumps({"problem": f"q{i}", "answer": str(i)}) + "\n" for i in range(3)))
     assert len(load_splits(recipe(tmp_path, source="D.JSONL")).train) == 3

@@ -26,6 +26,7 @@ def arithmetic(
     max_b: int = 99,
     ops: str = "+",
     skip_reasoning: float = 0.0,
+    direct_accuracy: float = 1.0,
 ) -> list[Row]:
     """Distinct problems ``a <op> b`` with ``0 <= a <= max_a`` and ``0 <= b <= max_b``.
 
@@ -35,14 +36,22 @@ def arithmetic(
     uneven distilled cold start would. A small model imitating such data answers directly part of the
     time and is then mostly wrong: a mistake the outcome reward sees and RL can remove by learning to
     think first.
+
+    ``direct_accuracy`` is the share of those direct answers that are right; the others miss by a few
+    units, as the short answers of a model that did not work them out do. Below 1 it bounds, by
+    construction, what answering directly can earn, so that thinking first is what the outcome reward
+    favours whatever the float kernels of the machine make of the direct path (a model that learns the
+    sums by heart still copies the misses).
     """
-    if not 0.0 <= skip_reasoning <= 1.0:
-        raise ValueError(f"synthetic arithmetic: skip_reasoning must be within [0, 1], got {skip_reasoning}")
+    for name, share in (("skip_reasoning", skip_reasoning), ("direct_accuracy", direct_accuracy)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"synthetic arithmetic: {name} must be within [0, 1], got {share}")
     for op in ops:
         if op not in "+-":
             raise ValueError(f"synthetic arithmetic: op {op!r} not supported; use '+' and/or '-'")
     rng = random.Random(seed)
     skip_rng = random.Random(seed + 1)  # separate stream: the problems do not depend on skip_reasoning
+    miss_rng = random.Random(seed + 5)  # nor on direct_accuracy (seeds + 2..4 are the instruction tasks')
     space = (max_a + 1) * (max_b + 1) * len(ops)
     if size > space:
         raise ValueError(f"synthetic arithmetic: size={size} exceeds the {space} distinct problems")
@@ -54,15 +63,25 @@ def arithmetic(
             continue
         seen.add((a, b, op))
         value = a + b if op == "+" else a - b
-        reasoning = "" if skip_rng.random() < skip_reasoning else _reasoning(a, b, op)
+        skip = skip_rng.random() < skip_reasoning
+        stated = value if not skip or miss_rng.random() < direct_accuracy else _near_miss(value, miss_rng)
+        reasoning = "" if skip else _reasoning(a, b, op)
         rows.append(
             {
                 "problem": f"What is {a}{op}{b}?",
                 "answer": str(value),
-                "solution": f"{reasoning}</think>\n\\boxed{{{value}}}",
+                "solution": f"{reasoning}</think>\n\\boxed{{{stated}}}",
             }
         )
     return rows
+
+
+def _near_miss(value: int, rng: random.Random) -> int:
+    """A wrong answer close to ``value`` (1 to 9 away, never negative unless ``value`` is)."""
+    while True:
+        guess = value + rng.choice((-1, 1)) * rng.randint(1, 9)
+        if guess != value and (guess >= 0 or value < 0):
+            return guess
 
 
 def _reasoning(a: int, b: int, op: str) -> str:
