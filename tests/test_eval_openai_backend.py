@@ -6,14 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +16,7 @@ import pytest
 from rltrain.evaluation.backends.base import BackendError, GenerationBackend, GenerationRequest, SampleKey
 from rltrain.evaluation.backends.openai import OpenAIBackend, api_base, join_reasoning, retry_after_s
 from rltrain.evaluation.settings import SamplingSettings, sample_seed
+from tests.serving import transformers_serve
 
 URL = "http://server:8000/v1"
 MODEL = "qwq"
@@ -346,55 +341,22 @@ def test_invalid_arguments_are_refused():
 # --- a real server -----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "transformers serve exited:\n" + log.read_text()[-3000:]
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail("transformers serve did not become healthy:\n" + log.read_text()[-3000:])
-
-
 @pytest.mark.slow
 def test_through_transformers_serve_with_the_tiny_model_on_cpu(tmp_path):
     """``transformers serve DIR`` pins the server to one local model (no hub access: HF_HUB_OFFLINE=1),
     on the CPU; the backend finds it at /v1/models, learns that it takes top-k in generation_config,
     and gets completions with token counts and finish reasons, two requests at a time."""
-    pytest.importorskip("fastapi", reason="transformers serve needs transformers[serving] (in the test extras)")
     from rltrain.models.tiny import write_tiny
 
-    cli = shutil.which("transformers") or str(Path(sys.executable).parent / "transformers")
-    if not Path(cli).exists():
-        pytest.skip("the transformers command is not installed")
     model = str(write_tiny(tmp_path / "tiny"))
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
-    with log.open("w") as out:
-        process = subprocess.Popen([cli, "serve", model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
-                                    "--log-level", "warning"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/health", process, log)
-        backend = OpenAIBackend(f"http://127.0.0.1:{port}", model, concurrency=2, timeout_s=120, max_retries=1)
+    with transformers_serve(model, tmp_path / "serve.log") as url:
+        backend = OpenAIBackend(url, model, concurrency=2, timeout_s=120, max_retries=1)
         assert backend.identity() == model
         requests = [_request(str(i), text=f"Say {i}.") for i in range(4)]
         settings = SamplingSettings(max_tokens=6)
         results = list(backend.generate(requests, settings))
         assert backend.top_k_field == "generation_config", "transformers serve refuses a top_k field"
         backend.close()
-    finally:
-        process.terminate()
-        process.wait(30)
     assert sorted(r.key for r, _ in results) == sorted(r.key for r in requests)
     for _, generation in results:
         assert generation.finish_reason in ("stop", "length") and isinstance(generation.text, str)

@@ -121,6 +121,7 @@ def test_a_stop_signal_outside_training_exits_resumable(sig, monkeypatch):
         return 0
 
     class Args:
+        command = "train"
         func = staticmethod(evaluating)
 
     before = signal.getsignal(sig)

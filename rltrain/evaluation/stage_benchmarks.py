@@ -4,7 +4,7 @@ MODEL --benchmarks ... --backend hf`` would, from inside the stage.
 The benchmarks, the sampling settings and the rows kept in ``summary.json`` come from the recipe
 (:mod:`rltrain.evaluation.recipe_benchmarks`); generation, scoring, resuming and the evaluation
 directory's files are the benchmark machinery's (:func:`rltrain.evaluation.suite.run_suite`). The model
-is loaded the way held-out evaluation loads it (:class:`RecipeHfBackend`), so both evaluate the same
+is loaded from the recipe's model section, as held-out evaluation loads it, so both evaluate the same
 weights.
 """
 
@@ -15,34 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rltrain.evaluation.backends.hf import Dtype, HfBackend
-from rltrain.evaluation.runner import evaluation_device_map, recipe_with_model
+from rltrain.evaluation.backends.hf import HfBackend
+from rltrain.evaluation.runner import recipe_with_model
 from rltrain.recipe.schema import Recipe
 
-__all__ = ["RecipeHfBackend", "evaluate_benchmarks"]
+__all__ = ["evaluate_benchmarks"]
 
 logger = logging.getLogger(__name__)
-
-
-class RecipeHfBackend(HfBackend):
-    """The ``hf`` backend with the model loaded from a recipe's model section: the tiny model's shape,
-    ``rope_scaling``, dtype and the remote-code setting all apply, where the plain backend knows only a
-    model name."""
-
-    def __init__(self, recipe: Recipe, *, batch_size: int) -> None:
-        self._recipe = recipe
-        super().__init__(recipe.model.name_or_path, batch_size=batch_size, dtype=recipe.model.dtype,
-                         trust_remote_code=recipe.model.trust_remote_code)
-
-    # The base class loads from the name alone, in a static method; this one reads the recipe it was given.
-    def _load(self, model: str, dtype: Dtype, trust_remote_code: bool) -> tuple[Any, Any]:  # type: ignore[override]
-        from rltrain.models.loading import load_model, load_tokenizer
-
-        tokenizer = load_tokenizer(self._recipe)
-        loaded = load_model(self._recipe, tokenizer, device_map=evaluation_device_map())
-        loaded.eval()
-        tokenizer.padding_side = "left"
-        return loaded, tokenizer
 
 
 def evaluate_benchmarks(recipe: Recipe, source: str | None, output: str | Path) -> dict[str, dict[str, Any]]:
@@ -63,7 +42,7 @@ def evaluate_benchmarks(recipe: Recipe, source: str | None, output: str | Path) 
     settings = sampling_settings(cfg)
     plans = plan(recipe_benchmarks(recipe), DataCache(), n=cfg.benchmark_n, limit=cfg.benchmark_limit, greedy=settings.greedy)
     target = recipe_with_model(recipe, source)
-    backend = RecipeHfBackend(target, batch_size=cfg.batch_size)
+    backend = HfBackend(target.model.name_or_path, batch_size=cfg.batch_size, recipe=target)
     try:
         results = run_suite(_model_name(target), backend, settings, plans, output)
     finally:

@@ -38,6 +38,24 @@ def check_recipe(recipe: Recipe, source: str, context: ValidationContext = Valid
     _check_trl_numbers(recipe, source, context.num_machines)
     _check_output_dir(recipe, source)
     _check_inputs_exist(recipe, source, context)
+    _check_adapters(recipe, source, context)
+
+
+def _check_adapters(recipe: Recipe, source: str, context: ValidationContext) -> None:
+    """``model.adapter`` is an adapter directory, and the modules ``peft`` names are the model's own
+    (checked on the model built without weights; a model still to be written is not looked at)."""
+    from rltrain.models.adapters import adapter_dir_problem, peft_problems
+
+    if recipe.model.adapter is not None and context.pending_model is None:
+        problem = adapter_dir_problem(recipe.resolve_input(recipe.model.adapter))
+        if problem:
+            raise RecipeError(f"{source}: model.adapter: {problem}")
+    if recipe.peft is None or context.pending_model is not None:
+        return
+    problems = peft_problems(recipe)
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise RecipeError("\n".join([f"{source}: invalid recipe ({count})", *(f"  - {p}" for p in problems)]))
 
 
 def _check_trl_numbers(recipe: Recipe, source: str, num_machines: int | None) -> None:
@@ -146,6 +164,13 @@ def _check_inputs_exist(recipe: Recipe, source: str, context: ValidationContext)
         raise RecipeError(f"{source}: rewards: a GRPO stage needs at least one reward (e.g. - name: math_accuracy)")
     if recipe.eval and recipe.eval.retention and not recipe.resolve_input(recipe.eval.retention.recipe).is_file():
         raise RecipeError(f"{source}: eval.retention.recipe: file not found: {recipe.resolve_input(recipe.eval.retention.recipe)}")
+    if recipe.eval and recipe.eval.benchmarks:
+        from rltrain.evaluation.recipe_benchmarks import benchmark_specs
+
+        try:
+            benchmark_specs(recipe)
+        except RecipeError as exc:
+            raise RecipeError(f"{source}: {exc}") from None
     if recipe.stage == "sft" and not recipe.data.completion_column:
         raise RecipeError(f"{source}: data.completion_column: an SFT stage needs the column of target responses")
     if recipe.tools:  # building a tool imports it and reads its schema (and checks the sandbox for python)

@@ -89,7 +89,14 @@ with `--set`: `rewards.1.weight`) or, for data, the file and line. What is check
   (column 31)`); a file `datasets` cannot read (its reason); missing columns; `data.eval_size` leaving
   no training rows.
 - **Inputs**: a local `model.name_or_path` must exist; rewards must be registered and their `params`
-  accepted; tools must import; `eval.retention.recipe` must exist.
+  accepted; tools must import; `eval.retention.recipe` must exist; `eval.benchmarks` must name known
+  benchmarks (the message lists them) or existing JSONL files, each once, and not in a reward-model stage.
+- **Adapters** (`peft`): every module in `peft.target_modules` and `peft.modules_to_save` must name a
+  module of the model, built without weights from its config (the message lists the model's own names:
+  `q_proj`, `down_proj`, ...); a target must be a layer LoRA adapts (Linear, Embedding, Conv), not a
+  block (`mlp`). Not checked for a model still to be written by an earlier stage, nor a hub model whose
+  config is not in the local cache. `model.adapter` must be a directory with `adapter_config.json`.
+  `grpo.sync_ref_model` is refused with `peft` (the reference is the base with the adapters disabled).
 
 | option | allowed |
 |---|---|

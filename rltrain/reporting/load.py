@@ -1,5 +1,6 @@
 """Reading a run folder for the run report: a stage's or a pipeline's ``output_dir`` as :class:`StageRun`
-objects, also from a run that was interrupted or killed.
+objects, also from a run that was interrupted or killed; or an evaluation directory of ``rltrain eval``
+(its ``results.json``, :func:`load_evaluation`).
 
 A stage's ``output_dir`` holds ``metrics.jsonl`` (one JSON object per logging step, see
 :class:`rltrain.run.callbacks.MetricsLogger`) and ``summary.json`` (:func:`rltrain.run.stage.run_stage`); a
@@ -17,10 +18,13 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rltrain.errors import RecipeError
 from rltrain.run.layout import METRICS_FILE, PIPELINE_SUMMARY_FILE, RECIPE_FILE, SUMMARY_FILE, read_jsonl
+
+if TYPE_CHECKING:
+    from rltrain.evaluation.results import EvalResults
 
 logger = logging.getLogger(__name__)
 
@@ -185,3 +189,17 @@ def load_run(output_dir: str | Path) -> tuple[str, list[StageRun]]:
         f"{out}: no run output found: expected {METRICS_FILE} or {SUMMARY_FILE} (a stage's output_dir), "
         f"or {PIPELINE_SUMMARY_FILE} or stage sub-directories holding them (a pipeline's output_dir)"
     )
+
+
+def is_evaluation_dir(path: str | Path) -> bool:
+    """Whether ``path`` is an evaluation directory (``rltrain eval``'s, or a stage's ``benchmarks/before``)."""
+    from rltrain.evaluation.results import RESULTS_FILE
+
+    return (Path(path) / RESULTS_FILE).is_file()
+
+
+def load_evaluation(path: str | Path) -> EvalResults:
+    """The results of an evaluation directory; :class:`RecipeError` naming the file when it is unreadable."""
+    from rltrain.evaluation.results import read_results
+
+    return read_results(path)

@@ -1,6 +1,8 @@
 """The run report's plots: PNG files drawn on matplotlib's Agg canvas (no display), one per series a
-stage logged (rewards, completion lengths, KL, entropy, loss, the reward guard's counters) and one bar
-chart of held-out accuracy before and after every stage. A series that was not logged gets no plot.
+stage logged (rewards, completion lengths, KL, entropy, loss, the reward guard's counters), one bar
+chart of held-out accuracy before and after every stage, and one of benchmark avg@n with its standard
+error (before and after every stage of a run, or an evaluation directory's benchmarks). A series that was
+not logged gets no plot.
 """
 
 from __future__ import annotations
@@ -179,6 +181,52 @@ def plot_eval(stages: list[StageRun], path: Path) -> Path | None:
     ax.set_ylim(0, 105)
     ax.set_title("held-out evaluation before and after each stage")
     ax.legend(fontsize="small")
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+BenchmarkBars = list[tuple[str, list[dict[str, Any] | None]]]
+"""``(label, one metrics row per series)``; a row holds ``avg_at_n`` and ``stderr`` (``None``: not measured)."""
+
+
+def benchmark_bars(stages: Iterable[StageRun]) -> BenchmarkBars:
+    """``(stage and benchmark, [row before, row after])`` for every benchmark row of every stage summary."""
+    from rltrain.reporting.formatting import benchmark_names, benchmark_row
+
+    return [(f"{stage.name}\n{name}", [benchmark_row(stage.summary, "before", name), benchmark_row(stage.summary, "after", name)])
+            for stage in stages for name in benchmark_names(stage.summary)]
+
+
+def _measured(row: dict[str, Any] | None) -> bool:
+    return isinstance(row, dict) and isinstance(row.get("avg_at_n"), (int, float))
+
+
+def plot_benchmarks(bars: BenchmarkBars, series: Sequence[str], path: Path, title: str) -> Path | None:
+    """avg@n per benchmark as bars with one-standard-error whiskers, one colour per series (e.g. before
+    and after); ``None`` when nothing was measured."""
+    if not any(_measured(row) for _, rows in bars for row in rows):
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(6.0, 1.2 * len(series) * len(bars) + 1.5), 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    width = 0.8 / len(series)
+    colors = ["tab:gray", "tab:blue"] if len(series) == 2 else ["tab:blue"] * len(series)
+    for k, (label, color) in enumerate(zip(series, colors, strict=False)):
+        measured = [(i, row) for i, (_, rows) in enumerate(bars) if (row := rows[k]) is not None and _measured(row)]
+        xs = [i + (k - (len(series) - 1) / 2) * width for i, _ in measured]
+        ys = [100 * row["avg_at_n"] for _, row in measured]
+        errors = [100 * (row.get("stderr") or 0.0) for _, row in measured]
+        drawn = ax.bar(xs, ys, width, yerr=errors, capsize=3, label=label, color=color)
+        ax.bar_label(drawn, fmt="%.1f", fontsize="small", padding=2)
+    ax.set_xticks(range(len(bars)), [label for label, _ in bars], fontsize="small")
+    ax.set_ylabel("avg@n (%), ± 1 standard error")
+    ax.set_ylim(0, 105)
+    ax.set_title(title)
+    if len(series) > 1:
+        ax.legend(fontsize="small")
     ax.grid(True, axis="y", alpha=0.3)
     return _save(fig, path)
 

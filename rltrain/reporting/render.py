@@ -1,5 +1,6 @@
 """The run report's documents: a list of blocks (headings, paragraphs, tables, images) built from the
-stages, rendered as Markdown (images referenced relatively) and as self-contained HTML (images embedded).
+stages (:func:`build_document`) or from an evaluation directory's results (:func:`evaluation_document`),
+rendered as Markdown (images referenced relatively) and as self-contained HTML (images embedded).
 """
 
 from __future__ import annotations
@@ -8,9 +9,14 @@ import base64
 import html
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rltrain.reporting.formatting import (
+    benchmark_cell,
+    benchmark_delta_cell,
+    benchmark_label,
+    benchmark_names,
+    benchmark_row,
     delta_cell,
     duration,
     eval_cell,
@@ -21,6 +27,9 @@ from rltrain.reporting.formatting import (
 from rltrain.reporting.load import GUARD_COUNTERS, REWARD_MEAN, StageRun
 from rltrain.reporting.plots import guard_series
 from rltrain.run.layout import METRICS_FILE, SUMMARY_FILE
+
+if TYPE_CHECKING:
+    from rltrain.evaluation.results import EvalResults
 
 
 def _status(stage: StageRun) -> str:
@@ -80,6 +89,10 @@ def _stage_table(stages: list[StageRun]) -> Block:
                      duration(s.get("train_seconds")), _metric_cell(after or before),
                      eval_cell(before), eval_cell(after), delta_cell(before, after), number_cell(first), number_cell(last),
                      _status(stage)])
+        for name in benchmark_names(s):
+            bench_before, bench_after = benchmark_row(s, "before", name), benchmark_row(s, "after", name)
+            rows.append([f"↳ {name}", "bench", "", "", benchmark_label(bench_after or bench_before), benchmark_cell(bench_before),
+                         benchmark_cell(bench_after), benchmark_delta_cell(bench_before, bench_after), "", "", ""])
         retention = s.get("retention") or {}
         kept_before, kept_after = retention.get("before"), retention.get("after")
         if kept_before or kept_after:
@@ -162,7 +175,9 @@ def _stage_notes(stage: StageRun) -> list[str]:
 
 _READING = (
     "Held-out accuracy is the mean of the stage's `eval.metric` over every sampled completion, before and after "
-    "training (same prompts and sampling seed); retention rows evaluate an earlier stage's held-out set. Reward "
+    "training (same prompts and sampling seed); retention rows evaluate an earlier stage's held-out set; benchmark "
+    "rows (`eval.benchmarks`) give avg@n, the mean share of correct samples per item, ± its standard error over "
+    "items, with the full figures in the stage's `benchmarks/before` and `benchmarks/after`. Reward "
     "first/last/mean are training batch means over the logged steps; the held-out columns are the evaluations' "
     "means per reward. Masked counts completions, timed out and errored count reward calls, over the run as "
     "`summary.json` records them (the main process, since the last resume); without it, the mean share per logged "
@@ -171,7 +186,7 @@ _READING = (
 
 
 def build_document(output_dir: Path, kind: str, stages: list[StageRun], plots: list[list[tuple[Path, str]]],
-              eval_plot: Path | None) -> list[Block]:
+                   eval_plot: Path | None, benchmark_plot: Path | None = None) -> list[Block]:
     title = f"Run report: {output_dir.resolve().name}"
     what = f"pipeline of {len(stages)} stage(s)" if kind == "pipeline" else "single stage"
     blocks: list[Block] = [
@@ -182,6 +197,8 @@ def build_document(output_dir: Path, kind: str, stages: list[StageRun], plots: l
     ]
     if eval_plot is not None:
         blocks.append(("img", eval_plot, "held-out accuracy before and after each stage (retention included)"))
+    if benchmark_plot is not None:
+        blocks.append(("img", benchmark_plot, "benchmark avg@n before and after each stage, ± 1 standard error"))
     for stage, stage_plots in zip(stages, plots, strict=False):
         blocks.append(("h2", f"Stage {stage.name}" + (f" ({stage.kind})" if stage.kind else "")))
         blocks += [("p", note) for note in _stage_notes(stage)]
@@ -190,6 +207,41 @@ def build_document(output_dir: Path, kind: str, stages: list[StageRun], plots: l
             blocks += [("h3", "Rewards"), table]
         blocks += [("img", path, caption) for path, caption in stage_plots]
     return [*blocks, ("h2", "Reading the tables"), ("p", _READING)]
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def evaluation_document(directory: Path, results: EvalResults, plot: Path | None) -> list[Block]:
+    """An evaluation directory's report: what ran, the per-benchmark table of its ``results.md`` (the same
+    rows, :func:`rltrain.evaluation.results.metrics_rows`), the avg@n plot, then each benchmark's pass@k,
+    extra metrics and verdict counts."""
+    from rltrain.evaluation.results import METRIC_HEADERS, metrics_rows
+
+    settings = results.settings
+    sampling = ", ".join(f"{k} {v}" for k, v in settings.items()) if settings else "generated elsewhere (scored only)"
+    blocks: list[Block] = [
+        ("h1", f"Evaluation report: {directory.resolve().name}"),
+        ("p", f"Evaluation directory `{directory.resolve()}`; generated {datetime.now():%Y-%m-%d %H:%M}."),
+        ("p", f"Model `{results.model}`, backend `{results.backend}`"
+              + (f" (`{results.backend_identity}`)" if results.backend_identity else "")
+              + f"; sampling: {sampling}; fingerprint `{results.fingerprint}`; {duration(results.seconds)}."),
+    ]
+    if not results.complete:
+        blocks.append(("p", "Incomplete: some planned samples are missing or unscored; run the same `rltrain eval` "
+                            "command again to fill them in."))
+    rows = [row for name, metrics in results.benchmarks.items() for row in metrics_rows(name, metrics)]
+    blocks += [("h2", "Benchmarks"), ("table", METRIC_HEADERS, rows, set(range(1, len(METRIC_HEADERS))))]
+    if plot is not None:
+        blocks.append(("img", plot, "avg@n per benchmark, ± 1 standard error"))
+    for name, metrics in results.benchmarks.items():
+        blocks.append(("h3", name))
+        blocks.append(("p", "pass@k: " + ", ".join(f"pass@{k} {_percent(v)}%" for k, v in metrics.pass_at_k.items())))
+        if metrics.extra:
+            blocks.append(("p", "extra: " + ", ".join(f"`{k}` {v:.4g}" for k, v in metrics.extra.items())))
+        blocks.append(("p", "verdicts: " + ", ".join(f"{k} {v}" for k, v in metrics.reasons.items())))
+    return blocks
 
 
 def _md_cell(text: str) -> str:

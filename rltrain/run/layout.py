@@ -17,6 +17,7 @@ Layout of a stage::
       summary.json               evaluations before/after, counts, resume origin (the stage is done when
                                  it says "completed")
       eval.json                  what `rltrain eval` writes by default
+      benchmarks/before|after/   eval.benchmarks' evaluation directories (samples.jsonl, results.json)
       report/                    what `rltrain report` writes by default
 
 A pipeline's ``output_dir`` holds one such folder per stage and ``pipeline_summary.json``.
@@ -40,6 +41,7 @@ FINAL_DIR = "final"
 CHECKPOINT_PREFIX = "checkpoint-"
 CHECKPOINT_MARKER = "rltrain_complete.json"
 EVAL_FILE = "eval.json"
+BENCHMARKS_DIR = "benchmarks"
 REPORT_DIR = "report"
 PIPELINE_SUMMARY_FILE = "pipeline_summary.json"
 
@@ -74,6 +76,10 @@ class RunLayout:
     @property
     def eval(self) -> Path:
         return self.root / EVAL_FILE
+
+    @property
+    def benchmarks(self) -> Path:
+        return self.root / BENCHMARKS_DIR
 
     @property
     def report(self) -> Path:

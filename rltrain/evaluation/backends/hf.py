@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from rltrain.evaluation.backends.base import BackendError, Generation, GenerationRequest
 from rltrain.evaluation.settings import SamplingSettings
+from rltrain.recipe.schema import DataConfig, ModelConfig, Recipe
 
 __all__ = ["Dtype", "HfBackend"]
 
@@ -51,24 +52,29 @@ class HfBackend:
 
     name = "hf"
 
-    def __init__(self, model: str, *, batch_size: int = 8, dtype: Dtype = "auto", trust_remote_code: bool = False) -> None:
+    def __init__(self, model: str, *, batch_size: int = 8, dtype: Dtype = "auto", trust_remote_code: bool = False,
+                 recipe: Recipe | None = None) -> None:
+        """``recipe``: load the model as this recipe's model section says (the tiny model's shape,
+        ``rope_scaling`` ...), so a stage's benchmark evaluation loads exactly what it trains; ``model``,
+        ``dtype`` and ``trust_remote_code`` then only name it."""
         if batch_size < 1:
             raise BackendError(f"hf backend: batch_size must be >= 1, got {batch_size}")
         self.model_name = model
         self.batch_size = batch_size
-        self._model, self._tokenizer = self._load(model, dtype, trust_remote_code)
+        if recipe is None:
+            recipe = Recipe(model=ModelConfig(name_or_path=model, dtype=dtype, trust_remote_code=trust_remote_code),
+                            data=DataConfig(source="unused"), output_dir="unused")
+        self._model, self._tokenizer = self._load(recipe)
         self._dtype = str(next(self._model.parameters()).dtype).removeprefix("torch.")
         self._eos_ids = self._end_tokens()
 
     @staticmethod
-    def _load(model: str, dtype: Dtype, trust_remote_code: bool) -> tuple[Any, Any]:
-        """Model and tokenizer through rltrain's own loading, from a recipe that names only the model."""
+    def _load(recipe: Recipe) -> tuple[Any, Any]:
+        """Model and tokenizer through rltrain's own loading."""
         from rltrain.evaluation.runner import evaluation_device_map
         from rltrain.models.loading import load_model, load_tokenizer
-        from rltrain.recipe.schema import DataConfig, ModelConfig, Recipe
 
-        recipe = Recipe(model=ModelConfig(name_or_path=model, dtype=dtype, trust_remote_code=trust_remote_code),
-                        data=DataConfig(source="unused"), output_dir="unused")
+        model = recipe.model.name_or_path
         try:
             tokenizer = load_tokenizer(recipe)
             loaded = load_model(recipe, tokenizer, device_map=evaluation_device_map())
