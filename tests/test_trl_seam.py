@@ -190,6 +190,21 @@ def parameter_problems(seam: Seam, trl_fn: Callable) -> list[str]:
     return []
 
 
+def wrapper_forwards(seam: Seam) -> list[str]:
+    """Whether the mixin's wrapper takes the declared leading parameters and passes the rest on."""
+    method = getattr(load(seam.mixin), seam.member)
+    params = list(inspect.signature(method).parameters.values())[1:]
+    leading = tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
+    kinds = {p.kind for p in params}
+    declared_names = tuple(p.rstrip("=") for p in seam.params or ())
+    problems = []
+    if declared_names[: len(leading)] != leading:
+        problems.append(f"the mixin's wrapper takes {leading}, not a prefix of the declared {declared_names}")
+    if not {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD} <= kinds:
+        problems.append(f"the mixin's wrapper {seam.member}{inspect.signature(method)} does not pass *args, **kwargs on")
+    return problems
+
+
 def override_accepts(seam: Seam) -> list[str]:
     """Whether the mixin's own method takes TRL's arguments, by position and by keyword."""
     method = getattr(load(seam.mixin), seam.member)
@@ -221,6 +236,9 @@ def test_declared_member_exists_with_its_parameters(seam: Seam) -> None:
     if seam.use == "override":
         for problem in override_accepts(seam):
             pytest.fail(broken(seam, problem), pytrace=False)
+    if seam.use == "wraps":
+        for problem in wrapper_forwards(seam):
+            pytest.fail(broken(seam, problem), pytrace=False)
 
 
 def test_a_changed_trl_signature_is_reported_with_the_seam() -> None:
@@ -251,7 +269,7 @@ def test_a_changed_trl_signature_is_reported_with_the_seam() -> None:
 def test_every_use_of_the_trainer_in_a_mixin_is_declared(path: str) -> None:
     source = mixin_source(path)
     names = {s.member for s in SEAMS if s.mixin == path}
-    overrides = {s.member for s in SEAMS if s.mixin == path and s.use == "override"}
+    overrides = {s.member for s in SEAMS if s.mixin == path and s.use in ("override", "wraps")}
     undeclared = sorted(set(source.uses) - source.owned - set(RLTRAIN_ATTRIBUTES) - names)
     assert not undeclared, (
         f"{path} uses {', '.join(f'{n} ({source.lines(n)})' for n in undeclared)} of TRL's trainer without a "
@@ -283,7 +301,7 @@ def test_every_declared_seam_is_used(seam: Seam) -> None:
 @pytest.mark.parametrize("path", MIXINS)
 def test_no_mixin_name_shadows_a_trl_attribute(path: str) -> None:
     source = mixin_source(path)
-    overrides = {s.member for s in SEAMS if s.mixin == path and s.use == "override"}
+    overrides = {s.member for s in SEAMS if s.mixin == path and s.use in ("override", "wraps")}
     clashes = sorted(n for n in source.owned - overrides if not n.startswith("__") and n in trl_attributes())
     assert not clashes, (
         f"{path} ({source.file}) defines {clashes}, which TRL's trainer also defines or sets: rename them in the "
@@ -378,6 +396,27 @@ def test_compute_loss_takes_old_logps_from_the_batch() -> None:
     source = inspect.getsource(GRPOTrainer._compute_loss)
     expect('inputs.get("old_per_token_logps")' in source and "log_ratio = per_token_logps - old_per_token_logps"
            in source, seam, "the loss no longer takes the ratio against inputs['old_per_token_logps']")
+
+
+def test_the_old_logprob_pass_comes_first_and_feeds_the_vllm_importance_weight() -> None:
+    seam = declared("_get_per_token_logps_and_entropies")
+    fn = trl_function_ast("_generate_and_score_completions")
+    passes = sorted(((n, n.value) for n in ast.walk(fn) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+                     and ast.unparse(n.value.func) == "self._get_per_token_logps_and_entropies"), key=lambda p: p[0].lineno)
+    first, call = passes[0] if passes else (None, None)
+    expect(first is not None and call is not None and ast.unparse(first.targets[0]) == "(old_per_token_logps, _, _)"
+           and ast.unparse(call.args[0]) == "self.model", seam,
+           f"the first log-prob pass is now {ast.unparse(first) if first else 'gone'}, not old_per_token_logps of self.model")
+    guards = [n for n in ast.walk(fn) if isinstance(n, ast.If) and first in list(ast.walk(n))]
+    expect(any("self.use_vllm and self.vllm_importance_sampling_correction" in ast.unparse(g.test) for g in guards), seam,
+           "the old log-prob pass no longer always runs under the vLLM importance-sampling correction")
+    source = ast.unparse(fn)
+    expect("(old_per_token_logps - sampling_per_token_logps) * mask" in source
+           and "output['importance_sampling_ratio'] = vllm_importance_sampling_ratio" in source, seam,
+           "the vLLM importance weight is no longer exp(old_per_token_logps - sampling_per_token_logps)")
+    loss = declared("_compute_loss")
+    expect("per_token_loss * inputs['importance_sampling_ratio']" in ast.unparse(trl_function_ast("_compute_loss")), loss,
+           "the loss no longer multiplies the per-token loss by inputs['importance_sampling_ratio']")
 
 
 def test_per_token_logps_returns_three_values() -> None:

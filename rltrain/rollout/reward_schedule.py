@@ -9,13 +9,40 @@ after another; the step waits for the slowest reward. This mixin changes only *w
   the log-prob passes; the step then waits only for what is left.
 * ``pipelined`` (one step off-policy): the batch drawn at step ``t`` is generated at step ``t`` and
   trained at step ``t + 1``; its rewards run while step ``t`` trains on the batch before it. The
-  staleness is one step and is corrected: with vLLM, TRL's importance-sampling correction sees the
-  sampling log-probs of the generating weights; with in-process generation, the generating policy's
-  per-token log-probs (one extra forward pass at generation time) become the PPO ratio's denominator,
-  so the clipped ratio is taken against the policy that sampled. The pipeline fills at the first
-  step (and after a resume) by sampling that batch twice: once trained at once, once kept in flight.
-  The batch in flight when a run stops is not trained (after a resume, the sampler continues with the
-  next batch).
+  pipeline fills at the first step (and after a resume) by sampling that batch twice: once trained at
+  once, once kept in flight. The batch in flight when a run stops is not trained (after a resume, the
+  sampler continues with the next batch).
+
+What TRL 1.16 corrects with, and what pipelining feeds it. Two tensors of the batch decide how far an
+update trusts completions that another policy sampled:
+
+* the PPO ratio: ``_compute_loss`` takes ``coef_1 = exp(logp_now - old_per_token_logps)`` (its masked
+  mean per sequence at ``importance_sampling_level: sequence``), clips it to ``[1 - epsilon,
+  1 + epsilon_high]`` (``cispo``/``sapo``/``vespo`` shape it otherwise), and uses ``logp_now.detach()``
+  when the batch carries no ``old_per_token_logps``, i.e. a ratio of exactly 1;
+* the vLLM importance weight (only with ``use_vllm`` and ``vllm_importance_sampling_correction``):
+  ``_generate_and_score_completions`` computes ``old_per_token_logps`` with the trainer's model
+  (``_get_per_token_logps_and_entropies(self.model, ...)``, the first log-prob pass of the batch), then
+  ``importance_sampling_ratio = exp(old_per_token_logps - sampling_per_token_logps)`` against vLLM's
+  log-probs of the sampled tokens, per token or summed per sequence, truncated or masked outside
+  ``[vllm_importance_sampling_clip_min, vllm_importance_sampling_clip_max]``; ``_compute_loss``
+  multiplies the per-token loss by it (``vespo`` folds it into its weights). TRL's
+  ``sampling/sampling_logp_difference/*`` and ``sampling/importance_sampling_ratio/*`` metrics are
+  taken from the same two tensors.
+
+TRL computes ``old_per_token_logps`` when it scores the batch. In pipelined mode that is one step after
+generation, under weights one update newer than the sampler's: the ratio would be 1 at the start of
+the step (the clip never binds), the vLLM weight would carry the staleness as well as the mismatch
+(and drop or truncate whole sequences for it), and without the vLLM correction nothing would correct
+at all. So, on both generation paths, the trainer's per-token log-probs of the completions are taken
+at generation time, under the weights that generated them (:meth:`RewardSchedule._behaviour_logps`),
+and become the replayed batch's ``old_per_token_logps``: the PPO ratio is taken against the policy
+that sampled. With the vLLM correction on, TRL's old log-prob pass at replay returns those same
+log-probs instead of running (:meth:`RewardSchedule._get_per_token_logps_and_entropies`), so TRL's
+importance weight compares vLLM's sampling log-probs with the trainer's under the *same* weights and
+covers only the vLLM-versus-trainer mismatch; ``coef_1 * importance_sampling_ratio`` is then the full
+``pi_now / pi_vllm``. Cost: one forward pass without gradient per step at generation time; with the
+vLLM correction on, it replaces TRL's own pass at replay (no extra pass).
 
 Collectives stay in the main thread in the same order on every rank: the background thread only runs
 reward functions on this rank's completions; the cross-rank gather, and the metrics the rewards log
@@ -104,7 +131,7 @@ class _InFlight:
 
     inputs: list[dict[str, Any]]
     generated: tuple
-    behaviour_logps: torch.Tensor | None
+    behaviour_logps: torch.Tensor  # the trainer's per-token log-probs under the weights that generated it
 
 
 class RewardSchedule:
@@ -124,10 +151,10 @@ class RewardSchedule:
     environments: Any
     environment_factories: Any
     use_vllm: bool
+    vllm_importance_sampling_correction: bool
     pad_to_multiple_of: int | None
     _tokenizer: Any
     _metrics: dict[str, dict[str, list[float]]]
-    _get_per_token_logps_and_entropies: Callable[..., tuple[Any, Any, Any]]
     _log_metric: Callable[[str, float], None]
     _log_completion_extra: Callable[[str, list], None]
 
@@ -144,6 +171,7 @@ class RewardSchedule:
         self._scoring_inputs: list[dict[str, Any]] | None = None
         self._replay: tuple | None = None
         self._in_flight: _InFlight | None = None
+        self._logps_for_old_pass: torch.Tensor | None = None  # what TRL's next old log-prob pass returns
 
     # --- TRL hooks ------------------------------------------------------------------------------
 
@@ -224,21 +252,43 @@ class RewardSchedule:
             generated = self._generate([row["prompt"] for row in inputs])
         finally:
             self._scoring_inputs = None
-        behaviour = None if self.use_vllm else self._behaviour_logps(generated)
-        return _InFlight(inputs, generated, behaviour)
+        return _InFlight(inputs, generated, self._behaviour_logps(generated))
 
     def _finish(self, flight: _InFlight):
-        """TRL's scoring and advantages for a batch generated earlier, with the ratio taken against the
-        policy that generated it."""
+        """TRL's scoring and advantages for a batch generated earlier, with the PPO ratio and the vLLM
+        importance weight both taken against the weights that generated it (see the module docstring)."""
         self._replay = flight.generated
-        output = super()._generate_and_score_completions(flight.inputs)  # type: ignore[misc]  # GRPOTrainer's, next in the MRO
-        if flight.behaviour_logps is not None:
-            logps = flight.behaviour_logps
-            if logps.shape != output["completion_ids"].shape:
-                raise RuntimeError(f"generation-time log-probs {tuple(logps.shape)} do not match the batch "
-                                   f"{tuple(output['completion_ids'].shape)}")
-            output["old_per_token_logps"] = logps
+        logps = flight.behaviour_logps
+        if self.use_vllm and self.vllm_importance_sampling_correction:
+            self._logps_for_old_pass = logps
+        try:
+            output = super()._generate_and_score_completions(flight.inputs)  # type: ignore[misc]  # GRPOTrainer's, next in the MRO
+        finally:
+            unused, self._logps_for_old_pass = self._logps_for_old_pass, None
+        if unused is not None:
+            raise RuntimeError("TRL scored the batch without its old log-prob pass, so its vLLM importance weight was "
+                               "not taken against the generating weights (see rltrain.rollout.trl_seam)")
+        if logps.shape != output["completion_ids"].shape:
+            raise RuntimeError(f"generation-time log-probs {tuple(logps.shape)} do not match the batch "
+                               f"{tuple(output['completion_ids'].shape)}")
+        output["old_per_token_logps"] = logps
         return output
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        """TRL's, except for the old log-prob pass of a replayed batch under the vLLM correction: that pass
+        returns the log-probs taken at generation time, so TRL's importance weight is computed against
+        the generating weights rather than the current ones."""
+        logps = self._logps_for_old_pass
+        if logps is None or model is not self.model:
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
+        self._logps_for_old_pass = None
+        wanted = (input_ids.size(0), logits_to_keep)
+        if tuple(logps.shape) != wanted or kwargs.get("compute_entropy") or kwargs.get("compute_aux_loss"):
+            raise RuntimeError(f"TRL's first log-prob pass of a replayed batch asked for {wanted} log-probs "
+                               f"(entropy {bool(kwargs.get('compute_entropy'))}), not the old log-probs "
+                               f"{tuple(logps.shape)} taken at generation time (see rltrain.rollout.trl_seam)")
+        return logps, None, None
 
     def _behaviour_logps(self, generated: tuple) -> torch.Tensor:
         """Per-token log-probs of the completions under the weights that generated them, padded as TRL

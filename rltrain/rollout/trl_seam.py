@@ -32,11 +32,14 @@ __all__ = [
     "result_field",
 ]
 
-Use = Literal["override", "call", "read", "function", "assumes"]
+Use = Literal["override", "wraps", "call", "read", "function", "assumes"]
 """How a mixin depends on a TRL member:
 
 * ``override``: the mixin defines the method and calls TRL's through ``super()``; TRL calls it with
   TRL's arguments, so the parameters must match exactly;
+* ``wraps``: the mixin defines the method with the declared leading parameters and ``*args, **kwargs``,
+  and passes everything on to TRL's through ``super()``; the declared parameters must lead TRL's
+  (for a method with many optional parameters that the mixin only forwards);
 * ``call``: the mixin calls the method; the declared parameters must lead TRL's, anything after them
   must have a default;
 * ``read``: the mixin reads an attribute the trainer sets (or a method it only passes around);
@@ -136,11 +139,15 @@ SEAMS: tuple[Seam, ...] = (
          "returns the (completions, reward functions) table gathered over processes, NaN where a reward "
          "returned None, after calling each function with prompts, completions, completion_ids, the row "
          "columns, trainer_state, log_metric and log_extra: score_batch must build the same table"),
-    Seam(_RS, "_get_per_token_logps_and_entropies", "call",
+    Seam(_RS, "_get_per_token_logps_and_entropies", "wraps",
          ("model", "input_ids", "attention_mask", "logits_to_keep", "batch_size="),
-         "returns (logps, entropies, aux_loss)"),
+         "returns (logps, entropies, aux_loss); with use_vllm and vllm_importance_sampling_correction, "
+         "_generate_and_score_completions calls it first with self.model for old_per_token_logps, before any "
+         "other log-prob pass, and takes importance_sampling_ratio from exp(old_per_token_logps - "
+         "sampling_per_token_logps)"),
     Seam(_RS, "_compute_loss", "assumes", ("model", "inputs"),
-         "takes inputs['old_per_token_logps'], when present, as the PPO ratio's denominator"),
+         "takes inputs['old_per_token_logps'], when present, as the PPO ratio's denominator, and with the "
+         "vLLM correction multiplies the per-token loss by inputs['importance_sampling_ratio']"),
     Seam(_RS, "_log_metric", "call", ("name", "value")),
     Seam(_RS, "_log_completion_extra", "call", ("column", "values")),
     Seam(_RS, "_metrics", "read", relies_on='{"train": defaultdict(list), "eval": defaultdict(list)}'),
@@ -151,7 +158,7 @@ SEAMS: tuple[Seam, ...] = (
     Seam(_RS, "trl.models.utils.disable_gradient_checkpointing", "function",
          ("model", "gradient_checkpointing_kwargs="), "a context manager"),
     *_reads(_RS, "reward_funcs", "tools", "rollout_func", "environment_factories", "environments", "use_vllm",
-            "pad_to_multiple_of", "model", "accelerator", "state", "args"),
+            "vllm_importance_sampling_correction", "pad_to_multiple_of", "model", "accelerator", "state", "args"),
     # --- DynamicSampling --------------------------------------------------------------------------
     Seam(_DS, "_generate_and_score_completions", "override", ("inputs",),
          "returns one process's rows as a dict of SCORED_KEYS; num_items_in_batch is "
