@@ -13,7 +13,7 @@ from rltrain.run.pipeline import load_pipeline
 
 QWQ = Path(__file__).resolve().parents[1] / "recipes" / "qwq"
 SIZES = ("32b", "7b", "1p5b")
-RECIPES = [f"stage{n}_{size}.yaml" for size in SIZES for n in (1, 2)] + ["agentic_8b.yaml"]
+RECIPES = [f"stage{n}_{size}.yaml" for size in SIZES for n in (1, 2)] + ["agentic_8b.yaml", "stage1_7b_lora.yaml"]
 PIPELINES = [f"pipeline_{size}.yaml" for size in SIZES]
 SERVER_VARS = ("RLTRAIN_SANDBOX_URL", "RLTRAIN_RM_URL", "RLTRAIN_VLLM_HOST", "RLTRAIN_VLLM_PORT", "RLTRAIN_STAGE1_DATA")
 

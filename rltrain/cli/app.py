@@ -1,6 +1,6 @@
 """The ``rltrain`` command line: the parser, and ``main``, which maps errors and stop signals to exit
 statuses. Each command group lives in its own module of :mod:`rltrain.cli`: train, pipeline (``train``),
-eval (``eval``), init-tiny (``models``), rewards and verify (``verify``), rm serve (``rm``), sandbox
+eval (``eval``), init-tiny (``models``), plan (``plan``), rewards and verify (``verify``), rm serve (``rm``), sandbox
 serve|self-test (``sandbox``), report (``report``), rollout (``rollout``), wait-ready and slurm-plan
 (``cluster``).
 
@@ -18,6 +18,7 @@ from rltrain.cli.cluster import add_cluster_parsers
 from rltrain.cli.console import console, setup_logging
 from rltrain.cli.eval import add_eval_parser
 from rltrain.cli.models import add_models_parser
+from rltrain.cli.plan import add_plan_parser
 from rltrain.cli.report import add_report_parser
 from rltrain.cli.rm import add_rm_parser
 from rltrain.cli.rollout import add_rollout_parser
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parsers(sub)
     add_eval_parser(sub)
     add_models_parser(sub)
+    add_plan_parser(sub)
     add_verify_parsers(sub)
     add_rm_parser(sub)
     add_sandbox_parser(sub)

@@ -13,8 +13,13 @@ from typing import Any
 from rltrain.cli.cluster import add_placement_args, placement_from_args, placement_overrides
 from rltrain.cli.console import SET_HELP, console
 
+DRY_RUN_HELP = ("two steps on CPU with a tiny stand-in of the model, a few rows of data, in-process generation and "
+                "servers, a checkpoint saved and resumed; PASS/FAIL per stage (output under a temp dir or --set output_dir=DIR)")
+
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "dry_run", False):
+        return _dry_run(args.recipe, args.set, pipeline=False)
     from rltrain.recipe.loading import load_recipe
     from rltrain.run.distributed import is_launched
     from rltrain.run.stage import WORKER_ENV, exit_status, run_stage
@@ -31,6 +36,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Ranks started by our own launcher exit 0 on a clean stop; the parent reports it.
         interrupted = result.interrupted and os.environ.get(WORKER_ENV) != "1"
         return EXIT_INTERRUPTED if interrupted else 0
+    if placement.is_head:
+        from rltrain.cli.plan import launch_verdict
+
+        launch_verdict(recipe, placement, args.recipe)
     summary = run_stage(recipe, args.resume, placement)
     if not placement.is_head:
         return 0  # a stop is reported by the head (75); a non-zero status here would end the step early
@@ -42,7 +51,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return exit_status(summary)
 
 
+def _dry_run(path: str, overrides: list[str], *, pipeline: bool) -> int:
+    """``--dry-run``: the recipe (or every pipeline stage) for two steps on CPU with stand-ins (rltrain.run.dry_run)."""
+    from rltrain.run.dry_run import dry_run_pipeline, dry_run_recipe, print_report
+
+    report = (dry_run_pipeline if pipeline else dry_run_recipe)(path, overrides)
+    print_report(report, console())
+    return 0 if report.passed else 1
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
+    if getattr(args, "dry_run", False):
+        return _dry_run(args.pipeline, args.set, pipeline=True)
     from rltrain.run.pipeline import run_pipeline
     from rltrain.run.stage import exit_status
 
@@ -63,6 +83,7 @@ def add_train_parsers(sub: Any) -> None:
         "--resume", nargs="?", const=True, default=None, metavar="CKPT",
         help="continue from CKPT, or (bare) from the newest complete checkpoint in output_dir if any",
     )
+    p.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
     add_placement_args(p)
     p.set_defaults(func=cmd_train)
 
@@ -73,5 +94,6 @@ def add_train_parsers(sub: Any) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help=SET_HELP + " (pipeline fields, e.g. output_dir=DIR)")
     p.add_argument("--only", metavar="STAGE", help="run just this stage (the stages before it must have finished)")
+    p.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
     add_placement_args(p)
     p.set_defaults(func=cmd_pipeline)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rltrain.errors import RecipeError
 from rltrain.recipe.schema import ModelConfig, Recipe
 
@@ -65,9 +67,26 @@ def load_tokenizer(recipe: Recipe):
 
 
 def load_model(recipe: Recipe, tokenizer, *, device_map: str | None = None):
-    """The policy model (a reward model for ``stage: reward``). Under DeepSpeed ZeRO-3 ``from_pretrained``
-    partitions it as it loads. ``device_map`` (e.g. ``"auto"``: spread over the visible GPUs) places a
-    model loaded for evaluation; ``None`` leaves it on the CPU."""
+    """The policy model (a reward model for ``stage: reward``), with ``model.adapter`` merged into it when
+    the recipe names one. Under DeepSpeed ZeRO-3 ``from_pretrained`` partitions it as it loads.
+    ``device_map`` (e.g. ``"auto"``: spread over the visible GPUs) places a model loaded for evaluation;
+    ``None`` leaves it on the CPU."""
+    model = _load_weights(recipe, tokenizer, device_map=device_map)
+    if recipe.model.adapter is None:
+        return model
+    return merge_adapter(model, recipe.resolve_input(recipe.model.adapter))
+
+
+def merge_adapter(model, adapter_dir: str | Path):
+    """``model`` with the PEFT adapter at ``adapter_dir`` merged into its weights: a plain model again,
+    every weight trainable as after ``from_pretrained`` (PEFT froze the base to load the adapter)."""
+    from peft import PeftModel
+
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return merged.requires_grad_(True)
+
+
+def _load_weights(recipe: Recipe, tokenizer, *, device_map: str | None = None):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     if recipe.stage == "reward":

@@ -69,6 +69,15 @@ class ModelConfig(_Strict):
         ),
     )
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Shape of the 'tiny' model.")
+    adapter: str | None = Field(
+        default=None,
+        description=(
+            "A PEFT adapter directory (adapter_config.json + weights, e.g. another run's final/adapter) merged into "
+            "name_or_path before anything else: the stage starts from base + adapter, evaluates that, and trains it "
+            "fully or with a new adapter (`peft`). A multi-process stage writes the merged weights to "
+            "<output_dir>/start first, so its ranks load plain weights."
+        ),
+    )
 
     @property
     def is_tiny(self) -> bool:
@@ -178,6 +187,26 @@ class EvalConfig(_Strict):
     retention: RetentionConfig | None = Field(
         default=None, description="Also evaluate on another recipe's held-out set, before and after (see `eval.retention`)."
     )
+    benchmarks: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Benchmarks evaluated before (with `before`) and after training, as `rltrain eval MODEL --benchmarks` "
+            "does with the hf backend: built-in names (`rltrain eval --list`: aime24, ifeval, ...) or JSONL files "
+            "(`path.jsonl` or `name=path.jsonl`, relative to this recipe, scored by the reward their columns "
+            "choose). Sampled with this section's temperature, top_p, top_k, max_new_tokens, seed and greedy, "
+            "batch_size prompts per generate call; samples and results under `<output_dir>/benchmarks/before|after` "
+            "(a resumed stage reuses the samples there), avg@n with its standard error in summary.json and the "
+            "before/after table. With data.eval_size 0 only the benchmarks are evaluated."
+        ),
+    )
+    benchmark_n: int | None = Field(
+        default=None, gt=0,
+        description="Samples per benchmark item (`--n`); default: each benchmark's own (AIME 64, LiveCodeBench 8, IFEval 1). "
+        "Greedy decoding samples one.",
+    )
+    benchmark_limit: int | None = Field(
+        default=None, gt=0, description="Evaluate only the first K items of each benchmark (`--limit`); default: all."
+    )
 
 
 class DynamicSamplingConfig(_Strict):
@@ -235,6 +264,59 @@ class ToolConfig(_Strict):
     max_chars: int = Field(default=4000, gt=0, description="A tool result longer than this is cut (the model sees a note).")
 
 
+LORA_DEFAULT_RANK = 16
+"""``peft.rank`` when a recipe does not set it."""
+
+
+class PeftConfig(_Strict):
+    """LoRA adapters (Hugging Face PEFT) trained instead of every weight: the base model stays frozen, only
+    the adapters (and ``modules_to_save``) get gradients and optimizer state. ``final/`` holds the merged
+    weights (plain Hugging Face format) and ``final/adapter/`` the adapter alone; checkpoints hold the
+    adapter and its optimizer state. A GRPO stage's KL reference is the base with the adapters disabled
+    (no second copy of the model)."""
+
+    rank: int = Field(default=LORA_DEFAULT_RANK, gt=0, description="LoRA rank r: the inner width of each low-rank update B·A.")
+    alpha: int | None = Field(
+        default=None, gt=0,
+        description="Scale of the update: alpha/rank (alpha/sqrt(rank) with use_rslora). Default: 2 x rank, so "
+        "that a change of rank keeps the update's scale and the learning rate stays meaningful.",
+    )
+    dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on the adapters' input (LoRA dropout).")
+    target_modules: list[str] | Literal["all-linear"] | None = Field(
+        default=None,
+        description="Modules that get adapters, by the last part of their name (q_proj, down_proj, ...; checked "
+        "against the model's own modules); 'all-linear': every linear layer but the output head. Default: the "
+        "architecture's attention and MLP projections (rltrain.models.adapters.DEFAULT_TARGET_MODULES), "
+        "'all-linear' for an architecture not listed there.",
+    )
+    modules_to_save: list[str] | None = Field(
+        default=None,
+        description="Modules trained fully beside the adapters and saved with them (e.g. embed_tokens). Default: "
+        "the score head in a reward stage (it starts untrained, so it must learn in full), none otherwise.",
+    )
+    use_dora: bool = Field(default=False, description="DoRA: adapt magnitude and direction of each weight separately.")
+    use_rslora: bool = Field(default=False, description="Rank-stabilised LoRA: scale by alpha/sqrt(rank) instead of alpha/rank.")
+
+    @property
+    def scale_numerator(self) -> int:
+        """LoRA's ``lora_alpha``: ``alpha``, or twice the rank when unset."""
+        return self.alpha if self.alpha is not None else 2 * self.rank
+
+    @field_validator("target_modules", "modules_to_save")
+    @classmethod
+    def _names_listed_once(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if not isinstance(value, list):
+            return value
+        if not value:
+            raise ValueError("an empty list adapts nothing; leave it out for the default")
+        if any(not name.strip() for name in value):
+            raise ValueError("module names must not be empty")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {repeated}")
+        return value
+
+
 class LoggingConfig(_Strict):
     report_to: list[str] = Field(default_factory=list, description="TRL/transformers integrations, e.g. [wandb].")
     progress: bool = Field(default=True, description="Show a progress bar.")
@@ -271,6 +353,13 @@ class Recipe(_Strict):
     distributed: DistributedConfig = Field(default_factory=DistributedConfig, description="Processes and DeepSpeed.")
     rollout: RolloutConfig = Field(
         default_factory=RolloutConfig, description="Reward scheduling and dynamic sampling of GRPO stages."
+    )
+    peft: PeftConfig | None = Field(
+        default=None,
+        description="Train LoRA adapters instead of every weight (see `peft`); unset: full fine-tuning. final/ then "
+        "holds the merged weights (plain Hugging Face format, as a full fine-tune's) and final/adapter/ the adapter "
+        "alone; checkpoints hold the adapter and its optimizer state; a GRPO stage's KL reference is the base "
+        "model with the adapters disabled (no second copy). Works in one process and under ZeRO-2/3.",
     )
     tools: list[ToolConfig] = Field(
         default_factory=list,
@@ -323,6 +412,20 @@ class Recipe(_Strict):
                     f"(rollout.reward_mode {self.rollout.reward_mode!r}); use reward_mode 'sync', or serve the "
                     "model (params.mode: remote or vllm)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _adapters_fit_the_trl_options(self) -> Recipe:
+        if self.peft is None:
+            return self
+        if self.stage == "grpo" and self.grpo.get("sync_ref_model"):
+            raise ValueError(
+                "grpo.sync_ref_model: with peft the reference is the base model with the adapters disabled, "
+                "there is no reference copy to sync; remove sync_ref_model or the peft section"
+            )
+        targets = self.peft.target_modules
+        if self.stage == "grpo" and self.grpo.get("cast_lm_head_to_fp32") and isinstance(targets, list) and "lm_head" in targets:
+            raise ValueError("peft.target_modules: lm_head cannot carry an adapter with grpo.cast_lm_head_to_fp32")
         return self
 
     @model_validator(mode="after")

@@ -170,6 +170,20 @@ def resolve_resume(output_dir: Path, resume: str | bool | None) -> Path | None:
     return path
 
 
+def check_adapter_checkpoint(checkpoint: Path, *, adapters: bool) -> None:
+    """Refuse to resume a full fine-tune from a LoRA checkpoint or the reverse (a ``peft`` section added
+    or removed since): the checkpoint holds the other kind of weights and optimizer state, which the
+    Trainer would half load. A RecipeError names the checkpoint and what to do."""
+    holds_adapter = (checkpoint / "adapter_config.json").is_file()
+    if adapters == holds_adapter:
+        return
+    if adapters:
+        raise RecipeError(f"resume: {checkpoint} is a full fine-tune's checkpoint but the recipe trains adapters "
+                          "(peft); remove the peft section to continue it, or start afresh in another output_dir")
+    raise RecipeError(f"resume: {checkpoint} holds LoRA adapters but the recipe has no peft section; restore the "
+                      "recipe's peft section to continue it, or start afresh in another output_dir")
+
+
 # --- Rotation ---
 
 def rotate_checkpoints(

@@ -89,10 +89,24 @@ def load_pipeline(
             stage_overrides.append(f"model.name_or_path={json.dumps(str(previous))}")
             pending = f"the final weights of stage {previous_stage}"  # written when that stage finishes
         stage_raw = apply_overrides(stage_raw, parse_overrides([*stage_overrides, *(stage_overrides_all or [])]))
+        pending = pending or _adapter_from_earlier_stage(stage_raw, recipe_path.parent, Path(pipeline.output_dir))
         source = f"{recipe_path} (stage {stage.name})"
         recipes.append(recipe_from_dict(stage_raw, source=source, base_dir=recipe_path.parent,
                                         num_machines=num_machines, pending_model=pending))
     return pipeline, recipes
+
+
+def _adapter_from_earlier_stage(raw: dict[str, Any], base_dir: Path, output_dir: Path) -> str | None:
+    """Why a stage's ``model.adapter`` may be missing at validation: it lies in this pipeline's
+    ``output_dir``, where an earlier stage writes it (e.g. ``{output_dir}/sft/final/adapter``)."""
+    model = raw.get("model")
+    adapter = model.get("adapter") if isinstance(model, dict) else None
+    if not isinstance(adapter, str):
+        return None
+    path = (base_dir / Path(adapter).expanduser()).resolve()
+    if path.exists() or output_dir.resolve() not in path.parents:
+        return None
+    return f"the adapter {path}, written by an earlier stage"
 
 
 def stage_status(recipe: Recipe, placement: NodePlacement = SINGLE_NODE) -> str:

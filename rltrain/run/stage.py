@@ -1,6 +1,8 @@
 """One stage end to end: evaluate the starting model, train (in this process or launched on several
 ranks), evaluate the result, and write ``summary.json``. With ``eval.retention``, both models are also
-evaluated on another recipe's held-out set (e.g. stage two on stage one's math).
+evaluated on another recipe's held-out set (e.g. stage two on stage one's math); with
+``eval.benchmarks``, on benchmarks (AIME, IFEval, a JSONL file ...) into ``<output_dir>/benchmarks/before``
+and ``after``, whose samples a resumed stage reuses.
 
 Multi-process and DeepSpeed stages are run by re-executing ``rltrain train`` under ``accelerate
 launch`` on the resolved recipe saved as ``<output_dir>/recipe.yaml``; this process waits, forwards
@@ -24,6 +26,7 @@ import yaml
 
 from rltrain.errors import RunFailed
 from rltrain.evaluation.runner import evaluate_model, retention_recipe
+from rltrain.evaluation.stage_benchmarks import evaluate_benchmarks
 from rltrain.recipe.schema import Recipe
 from rltrain.run.distributed import SINGLE_NODE, NodePlacement
 from rltrain.run.layout import RunLayout
@@ -44,7 +47,13 @@ def resolved_recipe(recipe: Recipe) -> dict[str, Any]:
     name = recipe.model.name_or_path
     if not recipe.model.is_tiny and recipe.resolve_input(name).exists():
         raw["model"]["name_or_path"] = str(recipe.resolve_input(name).resolve())
+    if recipe.model.adapter is not None:
+        raw["model"]["adapter"] = str(recipe.resolve_input(recipe.model.adapter).resolve())
     raw["output_dir"] = str(Path(recipe.output_dir).resolve())
+    if recipe.eval is not None and recipe.eval.benchmarks:
+        from rltrain.evaluation.recipe_benchmarks import benchmark_specs
+
+        raw["eval"]["benchmarks"] = benchmark_specs(recipe)  # JSONL files by absolute path
     return raw
 
 
@@ -134,16 +143,28 @@ def train_stage(recipe: Recipe, resume: str | bool | None, placement: NodePlacem
     done = finished_training(recipe, placement) if resume is True else None
     if done is not None:
         logger.info("training finished earlier (%d steps, %s); not training again", done.global_step, done.final_dir)
-        return done
+        return _with_merged_adapter(recipe, done, placement)
     launched = needs_launcher(recipe.distributed.mode, recipe.distributed.num_processes, placement)
     if launched:  # data errors here, as one recipe error, not once per rank behind the launcher
         from rltrain.data.prompts import load_splits
+        from rltrain.models.adapters import start_weights
 
         load_splits(recipe)
+        recipe = start_weights(recipe, placement.machine_rank)  # ranks load base + model.adapter by path
     recipe_file = save_resolved(recipe, placement)
     if launched:
-        return launch_training(recipe, recipe_file, resume, placement)
+        return _with_merged_adapter(recipe, launch_training(recipe, recipe_file, resume, placement), placement)
     return train_process(recipe, resume)
+
+
+def _with_merged_adapter(recipe: Recipe, result: TrainResult, placement: NodePlacement) -> TrainResult:
+    """With adapters, write the merged weights into ``final/`` once the ranks are gone (the head node
+    does, once; a stage stopped before it merges when resumed); ``result`` unchanged."""
+    if recipe.peft is not None and result.final_dir and not result.interrupted and placement.is_head:
+        from rltrain.models.adapters import write_merged_final
+
+        write_merged_final(recipe, Path(result.final_dir))
+    return result
 
 
 def run_worker_stage(recipe: Recipe, resume: str | bool | None, placement: NodePlacement) -> dict[str, Any]:
@@ -162,27 +183,39 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None, placement: NodeP
     layout.root.mkdir(parents=True, exist_ok=True)
     summary_path = layout.summary
     previous = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    recorded = dict(previous)  # what is evaluated before training is written at once: a resumed stage keeps it
     started = time.monotonic()
+    held_out, benchmarks = _evaluates_held_out(recipe), bool(recipe.eval and recipe.eval.benchmarks)
 
     eval_before = previous.get("eval_before")
-    if recipe.eval and recipe.eval.before and eval_before is None:
+    if held_out and recipe.eval and recipe.eval.before and eval_before is None:
         logger.info("evaluating the starting model on held-out prompts")
-        eval_before = evaluate_model(recipe, None, recipe.model.name_or_path)
-        _write(summary_path, {**previous, "eval_before": eval_before})
+        eval_before = recorded["eval_before"] = evaluate_model(recipe, None, recipe.model.name_or_path)
+        _write(summary_path, recorded)
+
+    benchmarks_before = previous.get("benchmarks_before")
+    if benchmarks and recipe.eval and recipe.eval.before and benchmarks_before is None:
+        logger.info("evaluating the starting model on benchmarks (%s)", ", ".join(recipe.eval.benchmarks))
+        benchmarks_before = recorded["benchmarks_before"] = evaluate_benchmarks(recipe, None, layout.benchmarks / "before")
+        _write(summary_path, recorded)
 
     retention = previous.get("retention")
     if recipe.eval and recipe.eval.retention and retention is None:
         logger.info("evaluating the starting model on %s (retention)", recipe.eval.retention.recipe)
-        retention = {"recipe": recipe.eval.retention.recipe,
-                     "before": evaluate_model(retention_recipe(recipe), None, recipe.model.name_or_path)}
-        _write(summary_path, {**previous, "eval_before": eval_before, "retention": retention})
+        retention = recorded["retention"] = {"recipe": recipe.eval.retention.recipe,
+                                             "before": evaluate_model(retention_recipe(recipe), None, recipe.model.name_or_path)}
+        _write(summary_path, recorded)
 
     result = train_stage(recipe, resume, placement)
 
-    eval_after = None
+    eval_after = benchmarks_after = None
     if recipe.eval and not result.interrupted:
-        logger.info("evaluating the trained model on held-out prompts")
-        eval_after = evaluate_model(recipe, result.final_dir, result.final_dir or "")
+        if held_out:
+            logger.info("evaluating the trained model on held-out prompts")
+            eval_after = evaluate_model(recipe, result.final_dir, result.final_dir or "")
+        if benchmarks:
+            logger.info("evaluating the trained model on benchmarks (%s)", ", ".join(recipe.eval.benchmarks))
+            benchmarks_after = evaluate_benchmarks(recipe, result.final_dir, layout.benchmarks / "after")
         if retention is not None and recipe.eval.retention is not None:  # the resumed recipe may have dropped it
             logger.info("evaluating the trained model on %s (retention)", recipe.eval.retention.recipe)
             retention["after"] = evaluate_model(retention_recipe(recipe), result.final_dir, result.final_dir or "")
@@ -203,11 +236,21 @@ def run_stage(recipe: Recipe, resume: str | bool | None = None, placement: NodeP
         "final_dir": result.final_dir,
         "eval_before": eval_before,
         "eval_after": eval_after,
+        "benchmarks_before": benchmarks_before,
+        "benchmarks_after": benchmarks_after,
         "retention": retention,
         "distributed": {**recipe.distributed.model_dump(), "num_machines": placement.num_machines},
     }
     _write(summary_path, summary)
     return summary
+
+
+def _evaluates_held_out(recipe: Recipe) -> bool:
+    """Whether the stage samples its held-out rows: it has an eval section, and held-out rows or no
+    benchmarks (a stage evaluated on benchmarks only needs no ``data.eval_size``)."""
+    if recipe.eval is None:
+        return False
+    return recipe.data.eval_size > 0 or not recipe.eval.benchmarks
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:

@@ -104,22 +104,35 @@ def trl_config(recipe: Recipe):
 
 
 def _model_argument(recipe: Recipe, tokenizer):
-    """A path for TRL to load (so ZeRO-3 partitions while loading), or the built tiny model."""
+    """A path for TRL to load (so ZeRO-3 partitions while loading), or the model built in memory: the tiny
+    model, or base + ``model.adapter`` merged (a launched stage has merged those on disk beforehand,
+    :func:`rltrain.models.adapters.start_weights`)."""
     from rltrain.models.loading import load_model, model_source
 
-    return load_model(recipe, tokenizer) if recipe.model.is_tiny else model_source(recipe)
+    in_memory = recipe.model.is_tiny or recipe.model.adapter is not None
+    return load_model(recipe, tokenizer) if in_memory else model_source(recipe)
+
+
+def _peft_argument(recipe: Recipe, model) -> dict[str, Any]:
+    """``peft_config`` for TRL's trainer when the recipe trains adapters; TRL wraps the model with it."""
+    if recipe.peft is None:
+        return {}
+    from rltrain.models.adapters import lora_config_for
+
+    return {"peft_config": lora_config_for(recipe, model)}
 
 
 @contextlib.contextmanager
-def reference_source(model, args) -> Iterator[None]:
+def reference_source(model, args, *, peft: bool = False) -> Iterator[None]:
     """While TRL's trainer is built, let it load the KL reference model of a policy built in memory.
 
     With ``beta`` other than 0, TRL loads the reference with ``from_pretrained`` from the policy's
     ``config._name_or_path``: the path the policy was loaded from, but nothing for the built-in tiny
     model. Such a policy is written to a temporary directory that stands as its path meanwhile, so the
-    reference starts from the very weights the policy starts from (each rank writes its own).
+    reference starts from the very weights the policy starts from (each rank writes its own). With
+    adapters (``peft``) TRL loads no reference: it disables the adapters to compute it.
     """
-    if isinstance(model, str) or not getattr(args, "beta", 0.0):
+    if isinstance(model, str) or not getattr(args, "beta", 0.0) or peft:
         yield
         return
     previous = model.config._name_or_path
@@ -153,10 +166,11 @@ def build_trainer(recipe: Recipe, callbacks: list):
 
         ensure_tool_parser(tokenizer)
     model = _model_argument(recipe, tokenizer)
+    adapters = _peft_argument(recipe, model)
     if recipe.stage == "grpo":
         from rltrain.rollout.grpo import build_grpo_trainer
 
-        with reference_source(model, args):
+        with reference_source(model, args, peft=bool(adapters)):
             return build_grpo_trainer(
                 recipe.rollout,
                 toolset=toolset,
@@ -166,25 +180,52 @@ def build_trainer(recipe: Recipe, callbacks: list):
                 train_dataset=splits.train,
                 processing_class=tokenizer,
                 callbacks=callbacks,
+                **adapters,
             )
     if recipe.stage == "reward":
         from trl import RewardTrainer
 
-        return RewardTrainer(model=model, args=args, train_dataset=splits.train, processing_class=tokenizer, callbacks=callbacks)
+        return RewardTrainer(model=model, args=args, train_dataset=splits.train, processing_class=tokenizer,
+                             callbacks=callbacks, **adapters)
     from trl import SFTTrainer
 
-    return SFTTrainer(model=model, args=args, train_dataset=splits.train, processing_class=tokenizer, callbacks=callbacks)
+    from rltrain.data.prompts import fit_completions_to_template
+
+    # Targets in the shape the model generates after its generation prompt (a <think>\n prefill included).
+    train = fit_completions_to_template(splits.train, tokenizer, assistant_only_loss=bool(args.assistant_only_loss))
+    return SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer, callbacks=callbacks,
+                      **adapters)
+
+
+def _save_final(recipe: Recipe, trainer, final: Path) -> None:
+    """Hugging Face weights in ``final/`` (consolidated, also under ZeRO-3) and the tokenizer. With adapters,
+    the adapter goes to ``final/adapter/`` and, outside a launched run, the merged weights to ``final/``
+    here; a launched run's stage merges them once its ranks have exited (no rank holds whole weights
+    under ZeRO-3)."""
+    if recipe.peft is None:
+        trainer.save_model(str(final))
+        if trainer.is_world_process_zero():
+            trainer.processing_class.save_pretrained(str(final))
+        return
+    from rltrain.models.adapters import save_adapter_final, write_merged_final
+    from rltrain.run.distributed import is_launched
+
+    save_adapter_final(trainer, final)
+    if not is_launched():
+        write_merged_final(recipe, final)
 
 
 def train_process(recipe: Recipe, resume: str | bool | None = None) -> TrainResult:
     """Train in this process (one rank); returns what happened. Tears distributed state down."""
     from rltrain.run.callbacks import CheckpointMarker, GracefulStop, MetricsLogger
-    from rltrain.run.checkpoints import resolve_resume, write_errors
+    from rltrain.run.checkpoints import check_adapter_checkpoint, resolve_resume, write_errors
 
     apply_cpu_deepspeed_shim()
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = resolve_resume(out, resume)
+    if checkpoint is not None:
+        check_adapter_checkpoint(checkpoint, adapters=recipe.peft is not None)
     metrics, stop = MetricsLogger(RunLayout(out).metrics), GracefulStop()
     marker = CheckpointMarker(save_total_limit=recipe.trl_options().get("save_total_limit"))
     try:
@@ -200,9 +241,7 @@ def train_process(recipe: Recipe, resume: str | bool | None = None) -> TrainResu
         if not interrupted:
             final = RunLayout(out).final
             with write_errors(lambda: final):
-                trainer.save_model(str(final))  # consolidated HF weights, also under ZeRO-3
-                if trainer.is_world_process_zero():
-                    trainer.processing_class.save_pretrained(str(final))
+                _save_final(recipe, trainer, final)
         rewards = getattr(trainer, "reward_funcs", [])
         result = TrainResult(
             output_dir=str(out),
