@@ -18,13 +18,15 @@ What it runs
    recipe's own when not given) set, trained in this process, then the trained model evaluated on both.
 
 Everything is written under ``WORK`` (``--work``, default ``runs/bench/pipelined_staleness``); the result
-(every run and the summary) to ``WORK/result.json`` or ``--save FILE``. CPU time: a smoke stage one of 60
-steps is about a minute of training plus about a minute of evaluation on one CPU; a full run (5 seeds x 2
-modes x the recipe's steps) is about half an hour after the cold start.
+(every run and the summary) to ``WORK/result.json`` or ``--save FILE``. CPU time, on the shared 2-core
+machine of docs/throughput.md while others used it: the cold start 38 min, the reduced run (3 seeds x 2
+modes x 20 steps) 49 min after it, 5 to 11 min a run, training and evaluation; the full run (5 seeds x 2
+modes x 60 steps) is some 10 runs of 15 to 25 min there, a fraction of that on an idle machine.
 
     python benchmarks/pipelined_staleness.py                                      # 5 seeds, the recipe's steps
     python benchmarks/pipelined_staleness.py --seeds 3 --steps 20                 # the reduced run
     python benchmarks/pipelined_staleness.py --checkpoint runs/smoke/cold_start/final
+    python benchmarks/pipelined_staleness.py --show runs/bench/pipelined_staleness/result.json
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ def spread(values: list[float]) -> dict[str, float]:
 
 def summarize(before: dict[str, float], runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per mode, the spread of each score and of the training time over seeds; and the cost of one step of
-    staleness: pipelined's mean gain over the starting model as a share of sync's."""
+    staleness per score: pipelined's mean minus sync's, with the standard error of that difference (from
+    the two sample deviations), and pipelined's gain over the starting model as a share of sync's when
+    sync gained."""
     summary: dict[str, Any] = {}
     for mode in MODES:
         mine = [r for r in runs if r["mode"] == mode]
@@ -112,10 +116,14 @@ def summarize(before: dict[str, float], runs: list[dict[str, Any]]) -> dict[str,
     if all(mode in summary for mode in MODES):
         cost = {}
         for key in SCORES:
-            sync_gain = summary["sync"][key]["mean"] - before[key]
-            pipelined_gain = summary["pipelined"][key]["mean"] - before[key]
-            cost[key] = {"sync_gain": sync_gain, "pipelined_gain": pipelined_gain,
-                         "pipelined_share_of_sync_gain": pipelined_gain / sync_gain if sync_gain else None}
+            sync, pipelined = summary["sync"][key], summary["pipelined"][key]
+            counts = {mode: sum(r["mode"] == mode for r in runs) for mode in MODES}
+            error = (sync["stdev"] ** 2 / counts["sync"] + pipelined["stdev"] ** 2 / counts["pipelined"]) ** 0.5
+            sync_gain = sync["mean"] - before[key]
+            cost[key] = {"pipelined_minus_sync": pipelined["mean"] - sync["mean"], "standard_error": error,
+                         "sync_gain": sync_gain, "pipelined_gain": pipelined["mean"] - before[key],
+                         "pipelined_share_of_sync_gain": (pipelined["mean"] - before[key]) / sync_gain
+                         if sync_gain > 0 else None}
         summary["staleness"] = cost
     return summary
 
@@ -135,7 +143,8 @@ def print_table(before: dict[str, float], summary: dict[str, Any], seeds: int) -
         print(" ".join(row))
     for key, cost in summary.get("staleness", {}).items():
         share = cost["pipelined_share_of_sync_gain"]
-        print(f"{key}: sync gains {cost['sync_gain']:+.1%}, pipelined {cost['pipelined_gain']:+.1%}"
+        print(f"{key}: pipelined - sync {cost['pipelined_minus_sync']:+.1%} ± {cost['standard_error']:.1%} (standard "
+              f"error); gains over the start: sync {cost['sync_gain']:+.1%}, pipelined {cost['pipelined_gain']:+.1%}"
               + (f" ({share:.0%} of sync's)" if share is not None else ""))
 
 
@@ -150,7 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--work", type=Path, default=REPO / "runs/bench/pipelined_staleness")
     parser.add_argument("--save", type=Path, help="where to write the result JSON (default: WORK/result.json)")
+    parser.add_argument("--show", type=Path, metavar="RESULT", help="print the summary of a saved result and exit")
     args = parser.parse_args(argv)
+
+    if args.show:
+        saved = json.loads(args.show.read_text())
+        print_table(saved["before"], summarize(saved["before"], saved["runs"]), saved["seeds"])
+        return 0
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
