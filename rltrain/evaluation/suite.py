@@ -27,12 +27,11 @@ complete line, so the same command run again continues where this one stopped.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from typing import Any
 from rltrain.errors import RecipeError
 from rltrain.evaluation.backends.base import GenerationBackend, GenerationRequest, SampleKey
 from rltrain.evaluation.benchmarks.base import Benchmark, BenchmarkItem, DataCache, Verdict
+from rltrain.evaluation.benchmarks.sources import numbered_json_objects
 from rltrain.evaluation.metrics import BenchmarkMetrics, benchmark_metrics
 from rltrain.evaluation.results import EvalResults, write_results
 from rltrain.evaluation.samples import SAMPLES_FILE, RecordKey, SampleRecord, SampleStore
@@ -283,21 +283,6 @@ def plan_metrics(p: Plan, scored: Sequence[SampleRecord]) -> BenchmarkMetrics:
     return metrics
 
 
-def _input_rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise RecipeError(f"{path}: no such file")
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RecipeError(f"{path}: line {number}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise RecipeError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
-        yield number, row
-
-
 def external_records(p: Plan, path: Path, fingerprint: str) -> list[SampleRecord]:
     """The completions of a score-only input file as unscored records of ``p``'s benchmark.
 
@@ -309,7 +294,7 @@ def external_records(p: Plan, path: Path, fingerprint: str) -> list[SampleRecord
     by_prompt = {item.prompt_text.strip(): item for item in p.items}
     records: dict[tuple[str, int], SampleRecord] = {}
     next_index: dict[str, int] = {}
-    for number, row in _input_rows(path):
+    for number, row in numbered_json_objects(path):
         where = f"{path}: line {number}"
         completion = row.get("completion")
         if not isinstance(completion, str):

@@ -22,13 +22,13 @@ data/test.jsonl`` (named ``test``) or ``--benchmarks mine=data/test.jsonl``.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rltrain.errors import RecipeError
 from rltrain.evaluation.benchmarks.base import Benchmark, BenchmarkItem, DataCache, Verdict
+from rltrain.evaluation.benchmarks.sources import numbered_json_objects
 
 __all__ = ["DEFAULT_REWARDS", "PROMPT_COLUMNS", "JsonlBenchmark"]
 
@@ -143,20 +143,7 @@ def _answers(completions: Sequence[str]) -> list[str | None]:
 
 def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """The rows of a JSONL file with their 1-based line numbers (blank lines skipped)."""
-    if not path.is_file():
-        raise RecipeError(f"{path}: no such JSONL file")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RecipeError(f"{path}: line {number}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise RecipeError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
-        rows.append((number, row))
-    return rows
+    return list(numbered_json_objects(path))
 
 
 def _item(row: dict[str, Any], column: str, position: int, where: str) -> BenchmarkItem:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rltrain.errors import RecipeError
 from rltrain.evaluation.benchmarks.base import DataUnavailable
 
 __all__ = ["DATA_DIR", "dataset_url", "fetch_hub_file", "read_jsonl", "shipped"]
@@ -33,8 +34,12 @@ def shipped(filename: str) -> Path:
     return path
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSONL file, blank lines skipped; a malformed line names its file and number."""
+def numbered_json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSONL file with their 1-based line numbers, blank lines skipped. A missing
+    file, or a line that is not a JSON object, is a :class:`~rltrain.errors.RecipeError` naming the file
+    and the line (shipped data, a user's benchmark file and generations to score are read alike)."""
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such file")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -42,10 +47,16 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON object ({exc.msg})") from None
+                raise RecipeError(f"{path}: line {number}: not JSON ({exc.msg})") from None
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            yield row
+                raise RecipeError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
+            yield number, row
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSONL file (:func:`numbered_json_objects` without the line numbers)."""
+    for _, row in numbered_json_objects(path):
+        yield row
 
 
 def dataset_url(repo_id: str, filename: str | None = None) -> str:
