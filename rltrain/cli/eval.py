@@ -265,18 +265,9 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
 
 
 def _print_results(results) -> None:
-    from rich.table import Table
-    from rich.text import Text
+    from rltrain.reporting.table import print_results_table
 
-    from rltrain.evaluation.results import METRIC_HEADERS, metrics_rows
-
-    table = Table(title=f"{results.model} ({results.backend})")
-    for header in METRIC_HEADERS:
-        table.add_column(header, justify="left" if header == "benchmark" else "right")
-    for name, metrics in results.benchmarks.items():
-        for row in metrics_rows(name, metrics):
-            table.add_row(*map(Text, row))  # Text: a group's "[key=value]" is no markup
-    console().print(table)
+    print_results_table(results, console=console())
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -166,17 +166,9 @@ def _expand_leniently(raw: Any, *, source: str) -> Any:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    import yaml
+    from rltrain.recipe.loading import read_yaml_unexpanded
 
-    if not path.is_file():
-        raise RecipeError(f"{path}: no such file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML:\n{exc}") from None
-    if not isinstance(raw, dict):
-        raise RecipeError(f"{path}: expected a mapping at the top level")
-    return _expand_leniently(raw, source=str(path))
+    return _expand_leniently(read_yaml_unexpanded(path), source=str(path))
 
 
 def read_recipe_for_plan(path: Path, overrides: list[str] | None = None, raw: dict[str, Any] | None = None) -> Recipe:

@@ -64,6 +64,11 @@ def _list_index(node: list, part: str, where: str) -> int:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a recipe or pipeline file, with ``${NAME}`` references expanded (see :func:`expand_env`)."""
+    return expand_env(read_yaml_unexpanded(path), source=str(path))
+
+
+def read_yaml_unexpanded(path: Path) -> dict[str, Any]:
+    """Read a recipe or pipeline file as written (``${NAME}`` references left in place)."""
     if not path.is_file():
         raise RecipeError(f"{path}: no such file")
     try:
@@ -72,7 +77,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise RecipeError(f"{path}: not valid YAML:\n{exc}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: expected a mapping of recipe fields at the top level")
-    return expand_env(raw, source=str(path))
+    return raw
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:
