@@ -40,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-BASE_CONFIG = ROOT / "tests" / "data" / "model_configs" / "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B" / "config.json"
+BASE_CONFIG = ROOT / "rltrain" / "models" / "model_configs" / "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B" / "config.json"
 TINY = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
         "vocab_size": 512, "num_hidden_layers": 1}
 """The --tiny shape: the same architecture small enough for a CPU smoke of the script."""

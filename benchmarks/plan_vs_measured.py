@@ -43,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-CONFIGS = ROOT / "tests" / "data" / "model_configs"
+CONFIGS = ROOT / "rltrain" / "models" / "model_configs"
 TOLERANCE = 0.25
 
 LLAMA_3_1_8B = {

@@ -2,7 +2,7 @@
 
 The helpers live in :mod:`rltrain.models.stand_in` (a dry run builds the same tokenizers); this module keeps
 the names the chat-template tests import. Each is the built-in tiny byte-level tokenizer with its
-``chat_template`` replaced by a template shipped under ``tests/data/chat_templates/`` (sources in the README
+``chat_template`` replaced by a template shipped under ``rltrain/models/chat_templates/`` (sources in the README
 there) and the tokens that template writes added as single tokens, special or not as in the model's own
 tokenizer.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rltrain.models.shipped import CHAT_TEMPLATE_DIR as TEMPLATE_DIR
 from rltrain.models.stand_in import (
     CHAT_MODELS,
     DEEPSEEK_BOS,
@@ -21,7 +22,6 @@ from rltrain.models.stand_in import (
     QWEN_TOOL_TOKENS,
     QWQ,
     R1_DISTILL,
-    TEMPLATE_DIR,
     ChatModel,
     template_tokenizer,
 )

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
+from rltrain.models.shipped import MODEL_CONFIG_DIR
 from rltrain.models.stand_in import QWEN25, R1_DISTILL, chat_model_for, scaled_down_config, template_tokenizer
 from rltrain.run.dry_run import dry_run_pipeline, dry_run_recipe, reward_columns, synthetic_rows, thinking_problem
 
 QWQ_RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "qwq"
-MODEL_CONFIGS = Path(__file__).resolve().parent / "data" / "model_configs"
+MODEL_CONFIGS = MODEL_CONFIG_DIR
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ hand-checked cases."""
 import contextlib
 import io
 import json
-from pathlib import Path
 
 import pytest
 
+from rltrain.models.shipped import MODEL_CONFIG_DIR
 from rltrain.planning.memory import (
     MODEL_STATE_KEYS,
     PlanContext,
@@ -20,7 +20,7 @@ from rltrain.planning.memory import (
 from rltrain.planning.model_shape import ModelConfigNotFound, locate_config, shape_from_config_file
 from rltrain.planning.workload import GIB, Hardware, Workload
 
-CONFIGS = Path(__file__).resolve().parent / "data" / "model_configs"
+CONFIGS = MODEL_CONFIG_DIR
 
 PUBLISHED = {
     # model card / hub figures: total parameters, tied embeddings counted once

@@ -1,6 +1,6 @@
 """`rltrain plan` on the QwQ recipes at their documented hardware (docs/qwq.md), a recipe made not to fit,
 and the verdict line `rltrain train` prints at launch. Nothing is downloaded: the models' config.json
-files are the shipped ones (tests/data/model_configs)."""
+files are the shipped ones (rltrain/models/model_configs)."""
 
 import json
 import socket
@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from rltrain.cli.app import main
+from rltrain.models.shipped import MODEL_CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 QWQ = ROOT / "recipes" / "qwq"
-CONFIGS = ROOT / "tests" / "data" / "model_configs"
+CONFIGS = MODEL_CONFIG_DIR
 
 DOCUMENTED_NODES = {"32b": 4}
 """Training nodes of 8 GPUs each that docs/qwq.md gives a recipe (one unless listed)."""
@@ -92,10 +93,22 @@ def test_a_long_context_micro_batch_does_not_fit_and_the_largest_term_is_named(t
 def test_json_to_stdout_and_a_missing_config_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert main(["plan", str(QWQ / "stage1_1p5b.yaml"), "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["stages"][0]["model"]["num_params"] == 1_777_088_000
-    monkeypatch.delenv("RLTRAIN_MODEL_CONFIGS")
-    assert main(["plan", str(QWQ / "stage1_1p5b.yaml")]) == 2
+    unknown = tmp_path / "unknown_model.yaml"
+    unknown.write_text((QWQ / "stage1_1p5b.yaml").read_text().replace(
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "nobody/nothing-1.5B"))
+    assert main(["plan", str(unknown)]) == 2
     err = capsys.readouterr().err
-    assert "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B/config.json" in err and "--model-configs" in err
+    assert "nobody__nothing-1.5B/config.json" in err and "--model-configs" in err
+
+
+def test_the_recipes_models_plan_from_the_shipped_configs_alone(tmp_path, capsys, monkeypatch):
+    """No --model-configs, no RLTRAIN_MODEL_CONFIGS, an empty hub cache: the package's own configs answer."""
+    monkeypatch.delenv("RLTRAIN_MODEL_CONFIGS")
+    out = tmp_path / "plan.json"
+    assert main(["plan", str(QWQ / "stage2_1p5b.yaml"), "--json", str(out)]) == 0
+    stage = json.loads(out.read_text())["stages"][0]
+    assert stage["model"]["num_params"] == 1_777_088_000
+    assert "reward_model" in {t["key"] for t in stage["terms"]}
 
 
 def _tiny_recipe(tmp_path: Path) -> Path:
@@ -125,6 +138,33 @@ def test_train_prints_the_verdict_at_launch(tmp_path, capsys, monkeypatch):
     assert "fits: peak" in line and "per process" in line and "largest term" in line
 
 
+def test_pipeline_prints_each_stages_verdict_before_it_starts(tmp_path, capsys, monkeypatch):
+    """Stage two's model is stage one's final weights: planned when stage two starts, from that directory."""
+    import rltrain.run.stage as stage
+    from rltrain.models.tiny import write_tiny
+    from rltrain.recipe.schema import TinyModelConfig
+
+    started: list[str] = []
+
+    def no_training(recipe, resume, placement):
+        started.append(recipe.name)
+        final = Path(recipe.output_dir) / "final"
+        write_tiny(final, TinyModelConfig(num_hidden_layers=3))
+        (Path(recipe.output_dir) / "summary.json").write_text(json.dumps({"completed": True, "steps": 0}))
+        return {"interrupted": False, "steps": 0, "completed": True}
+
+    monkeypatch.setattr(stage, "run_stage", no_training)
+    monkeypatch.setattr("rltrain.reporting.table.print_table", lambda *a, **k: None)
+    recipe = _tiny_recipe(tmp_path)
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(f"name: two\noutput_dir: {tmp_path / 'runs'}\nstages:\n"
+                        f"  - {{name: one, recipe: {recipe.name}}}\n  - {{name: two, recipe: {recipe.name}}}\n")
+    assert main(["pipeline", str(pipeline)]) == 0
+    assert started == ["tiny_plan", "tiny_plan"]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("memory plan:")]
+    assert len(lines) == 2 and all("fits: peak" in line and str(pipeline) in line for line in lines)
+
+
 def test_train_warns_loudly_when_the_plan_does_not_fit(tmp_path, capsys, monkeypatch):
     import rltrain.cli.plan as cli_plan
     import rltrain.run.stage as stage
@@ -152,14 +192,13 @@ def test_a_plan_that_cannot_be_made_never_stops_the_launch(tmp_path, caplog):
     assert "memory plan skipped" in caplog.text and "nobody__nothing" in caplog.text
 
 
-def test_a_reward_model_without_config_is_left_out_with_a_note(tmp_path, monkeypatch):
-    import shutil
-
-    only_policy = tmp_path / "configs"
-    shutil.copytree(CONFIGS / "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B", only_policy / "deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B")
-    monkeypatch.setenv("RLTRAIN_MODEL_CONFIGS", str(only_policy))
+def test_a_reward_model_without_config_is_left_out_with_a_note(tmp_path):
+    recipe = tmp_path / "stage2.yaml"
+    text = (QWQ / "stage2_1p5b.yaml").read_text()
+    assert "Skywork/Skywork-Reward-V2-Qwen3-0.6B" in text
+    recipe.write_text(text.replace("Skywork/Skywork-Reward-V2-Qwen3-0.6B", "nobody/reward-model"))
     out = tmp_path / "plan.json"
-    assert main(["plan", str(QWQ / "stage2_1p5b.yaml"), "--json", str(out)]) == 0
+    assert main(["plan", str(recipe), "--json", str(out)]) == 0
     stage = json.loads(out.read_text())["stages"][0]
     assert "reward_model" not in {t["key"] for t in stage["terms"]}
-    assert any("Skywork__Skywork-Reward-V2-Qwen3-0.6B/config.json" in note for note in stage["notes"])
+    assert any("nobody__reward-model/config.json" in note for note in stage["notes"])

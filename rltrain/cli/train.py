@@ -63,12 +63,14 @@ def _dry_run(path: str, overrides: list[str], *, pipeline: bool) -> int:
 def cmd_pipeline(args: argparse.Namespace) -> int:
     if getattr(args, "dry_run", False):
         return _dry_run(args.pipeline, args.set, pipeline=True)
+    from rltrain.cli.plan import launch_verdict
     from rltrain.run.pipeline import run_pipeline
     from rltrain.run.stage import exit_status
 
     placement = placement_from_args(args)
     summaries = run_pipeline(args.pipeline, args.set, console=console(), placement=placement,
-                             only=args.only, stage_overrides_all=placement_overrides(args))
+                             only=args.only, stage_overrides_all=placement_overrides(args),
+                             before_stage=lambda recipe: launch_verdict(recipe, placement, args.pipeline))
     if not placement.is_head:
         return 0  # a stop is reported by the head (75); a non-zero status here would end the step early
     return exit_status(summaries[-1]) if summaries else 0

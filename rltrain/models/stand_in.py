@@ -10,8 +10,8 @@ carrying the model's chat template and the tokens that template writes. What the
 TRL decodes and parses, and which tokens carry loss are then those of the real model; only the vocabulary
 is smaller.
 
-The real templates and ``config.json`` files of the models the shipped recipes name are read from the
-repository's test data (``tests/data/chat_templates``, ``tests/data/model_configs``).
+The real templates and ``config.json`` files of the models the shipped recipes name are package data
+(:mod:`rltrain.models.shipped`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
-"""Test data of a source checkout: the shipped chat templates and model configs."""
-TEMPLATE_DIR = REPO_DATA_DIR / "chat_templates"
-MODEL_CONFIG_DIR = REPO_DATA_DIR / "model_configs"
+from rltrain.models.shipped import CHAT_TEMPLATE_DIR
 
 QWEN_TOOL_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
 """Single, non-special tokens in the Qwen 2.5 / QwQ / Qwen3 vocabularies (they survive ``skip_special_tokens``)."""
@@ -42,7 +39,7 @@ class ChatModel:
     """One model's template and the facts about it that rendering and tests rely on."""
 
     key: str
-    """File stem under ``tests/data/chat_templates``."""
+    """File stem under :data:`rltrain.models.shipped.CHAT_TEMPLATE_DIR`."""
     model: str
     """The model whose ``tokenizer_config.json`` carries the template."""
     assistant_header: str
@@ -58,7 +55,7 @@ class ChatModel:
 
     @property
     def path(self) -> Path:
-        return TEMPLATE_DIR / f"{self.key}.jinja"
+        return CHAT_TEMPLATE_DIR / f"{self.key}.jinja"
 
     @property
     def template(self) -> str:
@@ -227,7 +224,7 @@ def write_stand_in(name_or_path: str, out_dir: Path, *, base_dir: Path = Path(".
     info = out_dir / "stand_in.json"
     if info.is_file():
         return StandIn(**{**json.loads(info.read_text()), "path": out_dir})
-    config_path = locate_config(name_or_path, base_dir=base_dir, search_dirs=[MODEL_CONFIG_DIR])
+    config_path = locate_config(name_or_path, base_dir=base_dir)
     chosen = stand_in_tokenizer(name_or_path, base_dir)
     tokenizer = chosen.tokenizer
     raw = scaled_down_config(json.loads(config_path.read_text()), len(tokenizer))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rltrain.errors import RecipeError
+from rltrain.models.shipped import MODEL_CONFIG_DIR
 from rltrain.recipe.schema import TinyModelConfig
 
 MODEL_CONFIGS_ENV = "RLTRAIN_MODEL_CONFIGS"
@@ -108,10 +109,11 @@ def _hub_cache_file(repo_id: str) -> Path | None:
 
 
 def config_search_dirs(extra: list[Path] | None = None) -> list[Path]:
-    """Directories of ``<org>__<name>/config.json`` files: ``extra`` first, then ``RLTRAIN_MODEL_CONFIGS``."""
+    """Directories of ``<org>__<name>/config.json`` files: ``extra`` first, then ``RLTRAIN_MODEL_CONFIGS``,
+    then the configs shipped with rltrain (those of the models the QwQ recipes name)."""
     dirs = list(extra or [])
     dirs += [Path(p) for p in os.environ.get(MODEL_CONFIGS_ENV, "").split(os.pathsep) if p]
-    return dirs
+    return [*dirs, MODEL_CONFIG_DIR]
 
 
 def locate_config(name_or_path: str, *, base_dir: Path = Path("."), config: Path | None = None,
@@ -120,7 +122,8 @@ def locate_config(name_or_path: str, *, base_dir: Path = Path("."), config: Path
 
     Looked up in order: ``config`` (a file, or a directory holding one); ``name_or_path`` as a local
     directory (absolute, or relative to ``base_dir``, the recipe's directory); the Hugging Face cache;
-    ``<dir>/<org>__<name>/config.json`` for each of ``search_dirs`` and ``RLTRAIN_MODEL_CONFIGS``.
+    ``<dir>/<org>__<name>/config.json`` for each of ``search_dirs``, ``RLTRAIN_MODEL_CONFIGS`` and the
+    configs shipped with rltrain (:data:`rltrain.models.shipped.MODEL_CONFIG_DIR`).
     """
     if config is not None:
         path = config / "config.json" if config.is_dir() else config
@@ -139,7 +142,7 @@ def locate_config(name_or_path: str, *, base_dir: Path = Path("."), config: Path
     for directory in dirs:
         if (directory / flat / "config.json").is_file():
             return directory / flat / "config.json"
-    looked = ", ".join(str(d / flat) for d in dirs) or f"(none given: --model-configs DIR or {MODEL_CONFIGS_ENV})"
+    looked = ", ".join(str(d / flat) for d in dirs)
     raise ModelConfigNotFound(
         f"no config.json for model {name_or_path!r} on this machine (nothing is downloaded to plan). Looked in: "
         f"the local directory {name_or_path}, the Hugging Face cache, and {looked}. Put the model's config.json "

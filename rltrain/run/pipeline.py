@@ -9,6 +9,7 @@ newest complete checkpoint. After every stage the before/after table is printed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +132,14 @@ def run_pipeline(
     placement: NodePlacement = SINGLE_NODE,
     only: str | None = None,
     stage_overrides_all: list[str] | None = None,
+    before_stage: Callable[[Recipe], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or continue) every stage; returns the stage summaries. Stops at an interrupted stage. On a
     non-head node of a multi-node run, each stage only trains (the head evaluates and reports).
+
+    ``before_stage`` is called on the head with each stage's resolved recipe just before that stage starts
+    or resumes (its model, the previous stage's final weights, exists by then): ``rltrain pipeline`` prints
+    the memory plan's verdict there, as ``rltrain train`` does at launch.
 
     ``only`` runs that one stage, after checking that the stages before it have finished (the SLURM
     pipeline script runs stages one at a time, each with the servers it needs).
@@ -160,6 +166,8 @@ def run_pipeline(
             _say(console, f"[bold]stage {spec.name}[/]: finished earlier, skipped")
         else:
             _say(console, f"[bold]stage {spec.name}[/] ({recipe.stage}): {'resuming' if status == 'resume' else 'starting'}")
+            if before_stage is not None and placement.is_head:
+                before_stage(recipe)
             summary = run_stage(recipe, resume=True, placement=placement)
         summaries.append({"stage": spec.name, **summary})
         if placement.is_head:
