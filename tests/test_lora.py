@@ -284,3 +284,61 @@ def test_a_stage_starts_from_base_plus_adapter_and_trains_fully(tmp_path):
     trained = AutoModelForCausalLM.from_pretrained(second["final_dir"]).eval()
     torch.testing.assert_close(logits(trained), logits(start), rtol=0, atol=1e-4)
     assert not (Path(second["final_dir"]) / ADAPTER_DIR).exists()  # a full fine-tune writes no adapter
+
+
+def test_vllm_receives_the_merged_weights_under_their_plain_names(tmp_path):
+    """TRL's weight push to vLLM (``VLLMGeneration.sync_weights``, colocated; the server mode walks the same
+    parameters) on the trainer rltrain builds for a LoRA recipe: every tensor vLLM loads has the plain model's
+    name and equals base + adapter merged; no adapter tensor is sent; the trainer's model is unmerged after.
+    vLLM itself is replaced by a recorder of ``load_weights`` (it does not run on CPU)."""
+    import copy
+
+    from accelerate import Accelerator
+    from trl.distributed import DistributedBackend
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    from rltrain.run.trainer import build_trainer
+
+    model = build_trainer(recipe_from_dict(grpo_raw(tmp_path / "run")), []).model
+    with torch.no_grad():  # a trained adapter: B no longer zero
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5, generator=torch.Generator().manual_seed(2))
+    model.eval()
+    before = logits(model)
+    merged = copy.deepcopy(model).merge_and_unload()
+    expected = dict(merged.named_parameters())
+
+    received: dict[str, torch.Tensor] = {}
+
+    class Recorder:  # llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights
+        def load_weights(self, weights):
+            for name, tensor in weights:
+                assert name not in received, f"{name} sent twice"
+                received[name] = tensor.detach().clone()
+
+    class StandInLLM:
+        def __init__(self) -> None:
+            runner = type("Runner", (), {"model": Recorder()})()
+            worker = type("Worker", (), {"model_runner": runner})()
+            executor = type("Executor", (), {"driver_worker": worker})()
+            self.llm_engine = type("Engine", (), {"model_executor": executor})()
+            self.resets = 0
+
+        def reset_prefix_cache(self) -> None:
+            self.resets += 1
+
+    generation = VLLMGeneration.__new__(VLLMGeneration)  # the weight push only; no engine is started
+    accelerator = Accelerator(cpu=True)
+    generation.model, generation.accelerator, generation._dist = model, accelerator, DistributedBackend(accelerator)
+    generation.mode, generation.enable_sleep_mode, generation.llm = "colocate", False, StandInLLM()
+    generation.sync_weights()
+
+    assert sorted(received) == sorted(expected)
+    assert not any("lora_" in name or "base_layer" in name for name in received)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(received[name], tensor.detach(), rtol=0, atol=1e-6, msg=name)
+    adapted = [n for n in expected if any(f".{t}." in f".{n}" for t in ("q_proj", "down_proj"))]
+    assert adapted and any((received[n] - tiny_base().state_dict()[n]).abs().max() > 1e-3 for n in adapted)
+    assert generation.llm.resets == 1
+    torch.testing.assert_close(logits(model), before, rtol=0, atol=1e-6)  # unmerged again, adapter still live

@@ -13,8 +13,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from rltrain.models.adapters import ADAPTER_DIR, START_DIR
+from rltrain.models.adapters import ADAPTER_DIR
 from rltrain.recipe import TinyModelConfig, recipe_from_dict
+from rltrain.run.layout import RunLayout
 from rltrain.run.trainer import train_process
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -125,18 +126,18 @@ def test_zero3_two_processes_train_lora_from_base_plus_adapter_save_and_resume(t
     first = run(path)
     assert first.returncode == 0, first.stderr[-4000:]
     # The ranks loaded base + adapter, merged once on disk, by path (partitioned as they loaded).
-    assert yaml.safe_load((out / "recipe.yaml").read_text())["model"]["name_or_path"] == str((out / START_DIR).resolve())
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["model"]["name_or_path"] == str(RunLayout.of(out).start().resolve())
     checkpoint = out / "checkpoint-2"
     names = {p.name for p in checkpoint.iterdir()}
     assert {"adapter_model.safetensors", "adapter_config.json"} <= names and "model.safetensors" not in names
     shards = list(checkpoint.glob("global_step*/*optim_states.pt"))
     assert len(shards) == 2, "one ZeRO-3 optimizer shard per rank"
     adapter_numel = sum(t.numel() for t in load_file(checkpoint / "adapter_model.safetensors").values())
-    assert adapter_numel < 0.2 * sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(out / START_DIR).parameters())
+    assert adapter_numel < 0.2 * sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(RunLayout.of(out).start()).parameters())
 
     final = out / "final"
     merged = AutoModelForCausalLM.from_pretrained(final)  # consolidated plain weights, not ZeRO-3 placeholders
-    start = AutoModelForCausalLM.from_pretrained(out / START_DIR)
+    start = AutoModelForCausalLM.from_pretrained(RunLayout.of(out).start())
     with_adapter = PeftModel.from_pretrained(start, final / ADAPTER_DIR)
     torch.testing.assert_close(logits(merged), logits(with_adapter), rtol=0, atol=1e-5)
 
@@ -150,7 +151,7 @@ def test_zero3_two_processes_train_lora_from_base_plus_adapter_save_and_resume(t
     assert summary["steps"] == 4 and summary["resumed_from"].endswith(("checkpoint-2", "checkpoint-3"))
     assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
     assert (final / "config.json").stat().st_mtime_ns > merged_at  # merged anew, from the newer adapter
-    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(out / START_DIR), final / ADAPTER_DIR)
+    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(RunLayout.of(out).start()), final / ADAPTER_DIR)
     torch.testing.assert_close(logits(AutoModelForCausalLM.from_pretrained(final)), logits(with_adapter), rtol=0, atol=1e-5)
 
 

@@ -21,6 +21,7 @@ def test_layout_names_every_file_of_a_stage(tmp_path):
     assert layout.train_result() == tmp_path / "train_result.json"
     assert layout.train_result(2) == tmp_path / "train_result.node2.json"
     assert layout.checkpoint(40) == tmp_path / "checkpoint-40"
+    assert layout.start() == tmp_path / "start" and layout.start(3) == tmp_path / "start.node3"
     assert layout.stage("sft").final == tmp_path / "sft" / "final"
     assert layout.pipeline_summary == tmp_path / "pipeline_summary.json"
 

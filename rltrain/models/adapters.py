@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rltrain.recipe.schema import Recipe
+from rltrain.run.layout import RunLayout
 
 if TYPE_CHECKING:
     from torch import nn
@@ -285,22 +286,19 @@ def write_merged_final(recipe: Recipe, final: Path) -> bool:
     return True
 
 
-START_DIR = "start"
-"""Sub-directory of a stage's ``output_dir`` holding ``model.name_or_path`` with ``model.adapter`` merged,
-for ranks that load the model by path."""
 _START_RECORD = "rltrain_start.json"
 
 
 def start_weights(recipe: Recipe, machine_rank: int = 0) -> Recipe:
     """``recipe`` starting from plain weights: with ``model.adapter`` set, base + adapter are merged into
-    ``<output_dir>/start`` (``start.node<R>`` on node R of a multi-node run, so that nodes never write
-    the same files) and the recipe points there. Written once; reused while it records the same base and
+    :meth:`RunLayout.start <rltrain.run.layout.RunLayout.start>` (``<output_dir>/start``, ``start.node<R>``
+    on node R of a multi-node run) and the recipe points there. Written once; reused while it records the same base and
     adapter."""
     from rltrain.models.loading import load_model, load_tokenizer, model_source
 
     if recipe.model.adapter is None:
         return recipe
-    out = Path(recipe.output_dir) / (START_DIR if machine_rank == 0 else f"{START_DIR}.node{machine_rank}")
+    out = RunLayout.of(recipe.output_dir).start(machine_rank)
     source = {"model": model_source(recipe) if not recipe.model.is_tiny else recipe.model.model_dump(mode="json"),
               "adapter": str(recipe.resolve_input(recipe.model.adapter).resolve())}
     record = out / _START_RECORD

@@ -12,7 +12,10 @@ Layout of a stage::
       recipe.yaml                the resolved recipe (written before training: the stage has started)
       metrics.jsonl              one JSON object per logging step
       checkpoint-<step>/         the Trainer's checkpoints, complete once rltrain_complete.json is in them
-      final/                     the trained weights (Hugging Face format)
+      final/                     the trained weights (Hugging Face format; with adapters: merged, and
+                                 final/adapter/ the adapter alone)
+      start/                     with model.adapter set: the base with that adapter merged, which the
+                                 ranks load (start.node<R>/ on node R); rltrain_start.json names both
       train_result.json          the head node's first rank's result (train_result.node<R>.json on node R)
       summary.json               evaluations before/after, counts, resume origin (the stage is done when
                                  it says "completed")
@@ -43,6 +46,7 @@ CHECKPOINT_MARKER = "rltrain_complete.json"
 EVAL_FILE = "eval.json"
 BENCHMARKS_DIR = "benchmarks"
 REPORT_DIR = "report"
+START_DIR = "start"
 PIPELINE_SUMMARY_FILE = "pipeline_summary.json"
 
 
@@ -95,6 +99,11 @@ class RunLayout:
         if machine_rank == 0:
             return self.root / TRAIN_RESULT_FILE
         return self.root / f"train_result.node{machine_rank}.json"
+
+    def start(self, machine_rank: int = 0) -> Path:
+        """Where the starting weights (``model.name_or_path`` + ``model.adapter`` merged) are written for
+        the ranks of node ``machine_rank`` to load: each node its own, so no two nodes write one file."""
+        return self.root / (START_DIR if machine_rank == 0 else f"{START_DIR}.node{machine_rank}")
 
     def checkpoint(self, step: int) -> Path:
         return self.root / f"{CHECKPOINT_PREFIX}{step}"
