@@ -15,7 +15,15 @@ import yaml
 
 from rltrain.models.shipped import MODEL_CONFIG_DIR
 from rltrain.models.stand_in import QWEN25, R1_DISTILL, chat_model_for, scaled_down_config, template_tokenizer
-from rltrain.run.dry_run import dry_run_pipeline, dry_run_recipe, reward_columns, synthetic_rows, thinking_problem
+from rltrain.run.dry_run import (
+    StageReport,
+    dry_run_data,
+    dry_run_pipeline,
+    dry_run_recipe,
+    reward_columns,
+    synthetic_rows,
+    thinking_problem,
+)
 
 QWQ_RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "qwq"
 MODEL_CONFIGS = MODEL_CONFIG_DIR
@@ -105,6 +113,77 @@ def test_real_rows_are_used_when_the_file_is_there(tmp_path: Path, stand_ins: Pa
     assert not report.stages[0].warnings
 
 
+def _data_section(source: str, **extra: Any) -> dict[str, Any]:
+    return {"stage": "grpo", "data": {"source": source, "prompt_column": "problem", **extra},
+            "rewards": [{"name": "math_accuracy", "params": {"answer_column": "answer"}}]}
+
+
+HUB_ROWS = [{"problem": f"What is {i} + 2?", "answer": str(i + 2), "level": i % 3} for i in range(10)]
+
+
+def test_a_hub_dataset_gives_its_first_rows_from_the_cache_offline_or_streamed_online(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    calls: list[dict[str, Any]] = []
+
+    def load_dataset(name: str, subset: str | None = None, *, split: str, streaming: bool = False) -> Any:
+        calls.append({"name": name, "subset": subset, "split": split, "streaming": streaming})
+        rows = datasets.Dataset.from_list(HUB_ROWS)
+        return rows.to_iterable_dataset() if streaming else rows
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    for offline in (True, False):
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", offline)
+        raw = _data_section("someone/math-set", subset="main", split="train[:90%]", max_samples=1000)
+        report = StageReport(name="s", recipe="r.yaml")
+        dry_run_data(raw, tmp_path, tmp_path / f"work{offline}", report)
+        assert calls[-1] == {"name": "someone/math-set", "subset": "main", "split": "train[:90%]", "streaming": not offline}
+        written = [json.loads(line) for line in Path(raw["data"]["source"]).read_text().splitlines()]
+        assert written == HUB_ROWS[:6] and not report.warnings
+        assert "subset" not in raw["data"] and "max_samples" not in raw["data"] and raw["data"]["split"] == "train"
+        where = "the local cache" if offline else "streamed from the hub"
+        assert any(f"first 6 rows of 'someone/math-set' ({where})" in note for note in report.exercised)
+
+
+def test_a_dataset_directory_gives_its_first_rows(tmp_path: Path) -> None:
+    folder = tmp_path / "my_dataset"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HUB_ROWS))
+    raw = _data_section("my_dataset")
+    report = StageReport(name="s", recipe="r.yaml")
+    dry_run_data(raw, tmp_path, tmp_path / "work", report)
+    written = [json.loads(line) for line in Path(raw["data"]["source"]).read_text().splitlines()]
+    assert written == HUB_ROWS[:6] and not report.warnings
+
+
+def test_an_unreachable_or_slow_hub_dataset_is_synthesized_saying_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import datasets
+
+    import rltrain.run.dry_run as dry_run
+
+    release = threading.Event()
+
+    def unreachable(name: str, subset: str | None = None, **kwargs: Any) -> Any:
+        if name == "slow/set":
+            release.wait(10)
+        raise ConnectionError("Couldn't reach 'someone/set' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    monkeypatch.setattr(dry_run, "HUB_ROWS_TIMEOUT_S", 0.3)
+    for name, reason in (("someone/set", "ConnectionError: Couldn't reach"), ("slow/set", "no rows within 0.3 s")):
+        raw = _data_section(name)
+        report = StageReport(name="s", recipe="r.yaml")
+        dry_run.dry_run_data(raw, tmp_path, tmp_path / name.replace("/", "_"), report)
+        (warning,) = report.warnings
+        assert f"the dataset {name!r} could not be read here ({reason}" in warning and "SYNTHESIZED" in warning
+        assert {"problem", "answer"} <= set(json.loads(Path(raw["data"]["source"]).read_text().splitlines()[0]))
+    release.set()
+
+
 def test_missing_reward_column_names_the_field(tmp_path: Path, stand_ins: Path) -> None:
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"problem": "1 + 1?", "solution": "2"}) + "\n" for _ in range(8)))
@@ -154,9 +233,13 @@ def test_cli_dry_run_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 @pytest.mark.slow
 def test_every_qwq_recipe_dry_runs(tmp_path: Path, stand_ins: Path) -> None:
     """Every recipe and pipeline of recipes/qwq, two steps each, checkpoint and resume included."""
-    failures = []
+    failures, retained = [], []
     for path in sorted(QWQ_RECIPES.glob("*.yaml")):
         run = dry_run_pipeline if path.name.startswith("pipeline") else dry_run_recipe
         report = run(path, output_dir=str(tmp_path / path.stem), stand_ins=stand_ins)
         failures += [f"{path.name} / {s.name}: {s.error}" for s in report.stages if not s.passed]
+        retained += [path.name for s in report.stages
+                     if any(n.startswith("eval.retention: ") and "before and after" in n for n in s.exercised)]
     assert not failures, "\n".join(failures)
+    # the stage-two recipes evaluate stage one's held-out set too (eval.retention), miniature and all
+    assert {"stage2_1p5b.yaml", "stage2_7b.yaml", "stage2_32b.yaml"} <= set(retained), retained

@@ -6,9 +6,11 @@ The recipe is rewritten into a miniature of itself and run by the ordinary stage
 * the model becomes a tiny random model of the same architecture family (:mod:`rltrain.models.stand_in`),
   with the model's own tokenizer when this machine holds it, else the tiny tokenizer carrying its real
   chat template; a reward model (``reward_model`` rewards, reward stages) likewise;
-* the data becomes the first rows of the real file when it is here, else rows synthesized from the columns
-  the recipe declares (prompt, template fields, the columns the rewards read, SFT and preference columns),
-  said with a WARNING naming the missing file;
+* the data becomes the first rows of the real data (a local file or dataset directory, a hub dataset from
+  the local cache, or streamed when online), else rows synthesized from the columns the recipe declares
+  (prompt, template fields, the columns the rewards read, SFT and preference columns), said with a WARNING
+  naming the file or dataset and why it could not be read; ``eval.retention``'s recipe becomes a miniature
+  the same way and is evaluated before and after;
 * vLLM is replaced by in-process generation, sandbox and reward-model servers by their in-process
   equivalents, sizes are cut (two steps, two generations, short lengths, one or two eval prompts);
 * step one is trained and checkpointed, then the run resumes from that checkpoint to step two.
@@ -21,8 +23,10 @@ PASS/FAIL per stage and what was exercised.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
+import io
 import json
 import logging
 import os
@@ -30,6 +34,7 @@ import re
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,32 +195,103 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
 
 
+HUB_ROWS_TIMEOUT_S = 60.0
+"""How long a dry run waits for the first rows of a hub dataset before it synthesizes rows instead."""
+
+
+def _first_rows(dataset: Any, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` rows of a ``Dataset`` or an ``IterableDataset`` (streamed: only those are read)."""
+    import itertools
+
+    return [dict(row) for row in itertools.islice(iter(dataset), n)]
+
+
+def hub_rows(source: str, subset: str | None, split: str, n: int = DRY_RUN_ROWS,
+             timeout_s: float | None = None) -> tuple[list[dict[str, Any]] | None, str]:
+    """The first ``n`` rows of a hub dataset (or a dataset directory), and where they came from; ``None`` and
+    the reason when they cannot be had. Offline (``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``) only the local
+    cache is read; online the rows are streamed, so nothing but them is downloaded, within ``timeout_s``
+    (default :data:`HUB_ROWS_TIMEOUT_S`)."""
+    import threading
+
+    import datasets
+
+    offline = bool(datasets.config.HF_HUB_OFFLINE) or Path(source).is_dir()
+    outcome: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            with contextlib.redirect_stderr(io.StringIO()), _quiet_logger("huggingface_hub"):
+                dataset = datasets.load_dataset(source, subset, split=split, streaming=not offline)
+                outcome["rows"] = _first_rows(dataset, n)
+        except Exception as exc:  # noqa: BLE001 - any failure means: synthesize instead, saying why
+            outcome["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+    worker = threading.Thread(target=load, name="dry-run-hub-rows", daemon=True)  # a stuck request is left behind
+    worker.start()
+    timeout_s = HUB_ROWS_TIMEOUT_S if timeout_s is None else timeout_s
+    worker.join(timeout_s)
+    if worker.is_alive():
+        return None, f"no rows within {timeout_s:g} s"
+    if "error" in outcome:
+        return None, outcome["error"]
+    if not outcome["rows"]:
+        return None, f"split {split!r} has no rows"
+    return outcome["rows"], "the local cache" if offline else "streamed from the hub"
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """The hub client's retry chatter hidden while a dry run tries for rows; the outcome is reported instead."""
+    quiet = logging.getLogger(name)
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+
+
 def dry_run_data(raw: dict[str, Any], base_dir: Path, work: Path, report: StageReport) -> None:
-    """Point ``data.source`` at a few rows: the first rows of the real file, else synthesized ones."""
+    """Point ``data.source`` at a few rows: the first rows of the real file or dataset (a hub dataset from the
+    local cache, or streamed when online), else synthesized ones."""
     data = raw.setdefault("data", {})
     source = str(data.get("source", ""))
     target = work / "data.jsonl"
     local = Path(source).expanduser()
     local = local if local.is_absolute() else base_dir / local
+    is_file_path = bool(local.suffix) or source.startswith((".", "/", "~"))
     if source.startswith("synthetic:"):
         report.note(f"data: {source} (generated, {DRY_RUN_ROWS} rows)")
         data["synthetic"] = {**(data.get("synthetic") or {}), "size": DRY_RUN_ROWS}
-    elif local.is_file():
+        _cut_data_options(data, raw)
+        return
+    if local.is_file():
         from rltrain.data.sources import load_file
 
         dataset = load_file(local)
         rows = dataset.select(range(min(DRY_RUN_ROWS, len(dataset)))).to_list()
-        _write_jsonl(target, rows)
-        data["source"] = str(target)
         report.note(f"data: first {len(rows)} rows of {local}")
     else:
-        rows, columns = synthetic_rows(data, str(raw.get("stage", "grpo")), list(raw.get("rewards") or []))
-        _write_jsonl(target, rows)
-        where = f"the file {local}" if local.suffix or source.startswith((".", "/", "~")) else f"the hub dataset {source!r}"
-        report.warn(f"data.source: {where} is not on this machine; {len(rows)} rows SYNTHESIZED from the declared "
-                    f"columns {columns}")
-        data["source"] = str(target)
-        report.note(f"data: {len(rows)} synthesized rows with columns {columns}")
+        name = str(local) if local.is_dir() else source
+        found, why = (None, "no such file") if is_file_path and not local.is_dir() else hub_rows(
+            name, data.get("subset"), str(data.get("split") or "train"))
+        if found is not None:
+            rows = found
+            report.note(f"data: first {len(rows)} rows of {name!r} ({why}), columns {sorted(rows[0])}")
+        else:
+            rows, columns = synthetic_rows(data, str(raw.get("stage", "grpo")), list(raw.get("rewards") or []))
+            where = f"the file {local}" if is_file_path else f"the dataset {source!r}"
+            report.warn(f"data.source: {where} could not be read here ({why}); {len(rows)} rows SYNTHESIZED from "
+                        f"the declared columns {columns}")
+            report.note(f"data: {len(rows)} synthesized rows with columns {columns}")
+    _write_jsonl(target, rows)
+    data["source"] = str(target)
+    _cut_data_options(data, raw)
+
+
+def _cut_data_options(data: dict[str, Any], raw: dict[str, Any]) -> None:
+    """The data section reads the few rows written, whole: no subset, sample cap or other split."""
     for key in ("subset", "max_samples"):
         data.pop(key, None)
     data["split"] = "train"
@@ -317,6 +393,38 @@ def _flat(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "__", name.strip("/")) or "model"
 
 
+def _cut_eval(ev: dict[str, Any]) -> None:
+    ev.update(num_prompts=DRY_RUN_EVAL_ROWS, num_samples=2, max_new_tokens=16, batch_size=2)
+
+
+def _miniature_retention(recipe: str, *, base_dir: Path, work: Path, stand_ins: Path, report: StageReport) -> str:
+    """``eval.retention``'s recipe made a miniature too (its data cut to a few rows, servers in-process, its
+    reward model a stand-in, its evaluation cut), written beside the run; returns that file's path. The
+    stage's own model replaces the other recipe's, as in a real run."""
+    path = base_dir / recipe
+    if not path.is_file():
+        raise RecipeError(f"eval.retention.recipe: file not found: {path}")
+    other_report = StageReport(name="retention", recipe=str(path))
+    other = _read_tolerant(path, other_report)
+    other_dir = path.resolve().parent
+    other.pop("model", None)
+    other_eval = other.setdefault("eval", {}) or {}
+    other["eval"] = other_eval
+    for key in ("retention", "benchmarks", "benchmark_n", "benchmark_limit"):
+        other_eval.pop(key, None)
+    _cut_eval(other_eval)
+    dry_run_data(other, other_dir, work / "retention", other_report)
+    _local_servers(other, other_report)
+    _stand_in_reward_models(other, other_dir, stand_ins, other_report)
+    for item in other_report.exercised:
+        report.note(f"eval.retention ({recipe}): {item}")
+    for item in other_report.warnings:
+        report.warn(f"eval.retention ({recipe}): {item}")
+    out = work / "retention" / path.name
+    out.write_text(yaml.safe_dump(other, sort_keys=False))
+    return str(out)
+
+
 def miniature(raw: dict[str, Any], *, base_dir: Path, work: Path, stand_ins: Path, report: StageReport,
               model_override: str | None = None) -> tuple[dict[str, Any], Any]:
     """The dry-run copy of a recipe (plain data) and the stand-in tokenizer of its policy."""
@@ -346,13 +454,13 @@ def miniature(raw: dict[str, Any], *, base_dir: Path, work: Path, stand_ins: Pat
     mini["distributed"] = {"mode": "single", "num_processes": 1}
     if mini.get("eval"):
         ev = mini["eval"]
-        retention = (ev.get("retention") or {}).get("recipe")
-        if retention and not (base_dir / str(retention)).is_file():
-            raise RecipeError(f"eval.retention.recipe: file not found: {base_dir / str(retention)}")
-        for dropped in ("benchmarks", "retention", "benchmark_n", "benchmark_limit"):
+        if (ev.get("retention") or {}).get("recipe"):
+            ev["retention"]["recipe"] = _miniature_retention(str(ev["retention"]["recipe"]), base_dir=base_dir, work=work,
+                                                             stand_ins=stand_ins, report=report)
+        for dropped in ("benchmarks", "benchmark_n", "benchmark_limit"):
             if ev.pop(dropped, None):
                 report.note(f"eval.{dropped}: not run in a dry run")
-        ev.update(num_prompts=DRY_RUN_EVAL_ROWS, num_samples=2, max_new_tokens=16, batch_size=2)
+        _cut_eval(ev)
     mini["logging"] = {"report_to": [], "progress": False}
     mini["output_dir"] = str(work / "run")
     tokenizer = None
@@ -466,6 +574,12 @@ def _exercised_run(recipe: Any, mini: dict[str, Any], summary: dict[str, Any], r
     for label in ("eval_before", "eval_after"):
         if summary.get(label):
             report.note(f"{label}: held-out evaluation ran")
+    retention = summary.get("retention") or {}
+    if mini.get("eval", {}).get("retention"):
+        if not (retention.get("before") and retention.get("after")):
+            raise RuntimeError(f"eval.retention: expected evaluations before and after, got {sorted(retention)}")
+        report.note(f"eval.retention: {retention['recipe']} evaluated before and after "
+                    f"({retention['after'].get('metric')})")
     written = [p.name for p in (layout.metrics, layout.summary, layout.final) if p.exists()]
     if layout.final.name not in written:
         raise RuntimeError(f"no final weights in {layout.final}")
