@@ -24,6 +24,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -61,6 +62,11 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _remove_owned_dir(path: Path, owner_pid: int) -> None:
+    if os.getpid() == owner_pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class Sandbox:
     """Runs untrusted programs. Thread-safe: one instance serves any number of concurrent runs.
 
@@ -81,6 +87,10 @@ class Sandbox:
         self._drop = privilege_drop_argv(self.run_identity)
         self._owned_dir = work_dir is None
         self.work_dir = self._prepare_work_dir(work_dir)
+        # A scratch directory of our own goes at close() or, for an instance never closed (the process-wide
+        # default sandbox), when the interpreter exits; never from a forked child that inherited it.
+        self._remove_work_dir = (weakref.finalize(self, _remove_owned_dir, self.work_dir, os.getpid())
+                                 if self._owned_dir else None)
         self.isolation = isolation
         self.limits = limits or Limits()
         if cgroups not in ("auto", "on", "off"):
@@ -185,8 +195,8 @@ class Sandbox:
         self._launchers.shutdown(wait=True)
         if self._slots is not None:
             self._slots.close()
-        if self._owned_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+        if self._remove_work_dir is not None:
+            self._remove_work_dir()
 
     def __enter__(self) -> Sandbox:
         return self

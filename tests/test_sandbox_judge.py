@@ -139,3 +139,31 @@ def test_cpp_compiles_once_and_judges(judge):
 def test_call_tests_need_python(judge):
     with pytest.raises(SandboxError, match="function-call tests need language 'python'"):
         judge.judge("int main(){}", "cpp", ["assert f(1) == 1"])
+
+
+def test_the_scratch_directory_goes_when_the_process_ends_even_if_never_closed(sandbox_available, tmp_path):  # noqa: F811
+    """The process-wide default sandbox is never closed; its scratch directory must not outlive the process,
+    and a forked child that exits normally must not delete its parent's."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from sandbox import default_sandbox, run\n"
+        "assert run('print(6*7)', 'python').stdout.strip() == '42'\n"
+        "work = default_sandbox().work_dir\n"
+        "print(work, flush=True)\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    sys.exit(0)  # a normal interpreter exit in the child: exit handlers run\n"
+        "os.waitpid(child, 0)\n"
+        "print(work.is_dir(), flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    work, alive_after_child = done.stdout.split()
+    assert work.startswith("/") and "rltrain-sandbox-" in work
+    assert alive_after_child == "True"
+    from pathlib import Path
+
+    assert not Path(work).exists()
