@@ -517,3 +517,27 @@ def test_think_format_judges_each_turn_of_a_tool_using_completion():
     }
     got = {name: think_format_reward([None], [completion])[0] for name, (completion, _) in cases.items()}
     assert got == {name: score for name, (_, score) in cases.items()}
+
+
+def test_answer_format_judges_each_turn_of_a_tool_using_completion():
+    """``answer_format`` (stage two's gate for the reward model) reads a tool rollout as think_format does:
+    every assistant turn well-formed, the last one's answer checked."""
+    import verifiers
+
+    tool = {"role": "tool", "name": "add", "content": "5"}
+    call = {"role": "assistant", "content": "I add them.</think>\n" + CALL}
+    boxed = verifiers.build_reward("answer_format", {"require_boxed": True, "nothing_after_boxed": True})
+    plain = verifiers.build_reward("answer_format", {})
+    cases = {
+        "answer boxed last": ([call, tool, {"role": "assistant", "content": "It says 5.</think>\n\\boxed{5}"}], 1.0, 1.0),
+        "answer not boxed": ([call, tool, {"role": "assistant", "content": "It says 5.</think>\nfive"}], 1.0, 0.0),
+        "the last turn calls again": ([call, tool, {"role": "assistant", "content": "", "reasoning_content": "Once more.",
+                                                     "tool_calls": [{"type": "function", "function": {"name": "add"}}]}],
+                                      0.0, 0.0),
+        "the last turn never closes": ([call, tool, {"role": "assistant", "content": "It says \\boxed{5}"}], 0.0, 0.0),
+        "a malformed earlier turn": ([{"role": "assistant", "content": "a</think>b</think>" + CALL}, tool,
+                                      {"role": "assistant", "content": "r</think>\\boxed{5}"}], 0.0, 0.0),
+    }
+    for name, (completion, want_plain, want_boxed) in cases.items():
+        assert plain([None], [completion]) == [want_plain], name
+        assert boxed([None], [completion]) == [want_boxed], name

@@ -3,6 +3,7 @@ the shipped benchmark data, chat templates and model configs, and finds them fro
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,17 +17,26 @@ PACKAGES = ("rltrain", "verifiers", "sandbox")
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from a copy of the tracked files (a build in the checkout would leave build/ there)."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+    source = out / "source"
+    for name in _tracked():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(out)], check=True, capture_output=True, cwd=out)
     (built,) = out.glob("rltrain-*.whl")
     return built
 
 
+def _tracked(*paths: str) -> list[str]:
+    listed = subprocess.run(["git", "ls-files", *paths], cwd=ROOT, capture_output=True, text=True, check=True)
+    return [name for name in listed.stdout.splitlines() if (ROOT / name).is_file()]
+
+
 def _source_data_files() -> set[str]:
     """Every non-Python file inside the packages that git tracks (what the code may read at run time)."""
-    listed = subprocess.run(["git", "ls-files", *PACKAGES], cwd=ROOT, capture_output=True, text=True, check=True)
-    return {name for name in listed.stdout.splitlines() if not name.endswith(".py")}
+    return {name for name in _tracked(*PACKAGES) if not name.endswith(".py")}
 
 
 def test_the_wheel_carries_every_data_file_of_the_packages(wheel: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from verifiers.completions import completion_text
 from verifiers.registry import RewardFn, register_reward
 
-__all__ = ["answer_after_think", "think_format_reward"]
+__all__ = ["answer_after_think", "final_answer", "think_format_reward"]
 
 OPEN, CLOSE = "<think>", "</think>"
 
@@ -61,14 +61,37 @@ def _assistant_turns(completion: Any) -> list[str]:
     return [completion_text(completion)]
 
 
+def _turn_parts(completion: Any) -> list[tuple[str, str]] | None:
+    """``(reasoning, answer)`` of each assistant turn when every one is well-formed, else ``None``."""
+    turns = [_split(text) for text in _assistant_turns(completion)]
+    return None if any(parts is None for parts in turns) else [p for p in turns if p is not None]
+
+
+def final_answer(completion: Any) -> str | None:
+    """The answer of a well-formed completion, stripped: after the single ``</think>`` of a text, or after
+    the last turn's for a tool-using completion (a message list) whose every assistant turn is well-formed
+    (earlier turns end in tool calls). ``None`` when malformed or when the answer is empty."""
+    turns = _turn_parts(completion)
+    if not turns or _ends_in_tool_call(completion):
+        return None
+    return turns[-1][1] or None
+
+
+def _ends_in_tool_call(completion: Any) -> bool:
+    """The last assistant message of a message list calls a tool (parsed ``tool_calls``): no answer yet."""
+    if not isinstance(completion, (list, tuple)):
+        return False
+    assistant = [m for m in completion if isinstance(m, Mapping) and m.get("role", "assistant") == "assistant"]
+    return bool(assistant and assistant[-1].get("tool_calls"))
+
+
 def _think_format_score(completion: Any) -> float:
     """1.0 when every assistant turn is well-formed, some turn reasons and the last one answers."""
-    turns = [_split(text) for text in _assistant_turns(completion)]
-    if any(parts is None for parts in turns):
+    turns = _turn_parts(completion)
+    if not turns:
         return 0.0
-    reasons = any(parts[0] for parts in turns if parts is not None)
-    answer = turns[-1]
-    return 1.0 if reasons and answer is not None and answer[1] else 0.0
+    reasons = any(reasoning for reasoning, _ in turns)
+    return 1.0 if reasons and turns[-1][1] else 0.0
 
 
 def think_format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:

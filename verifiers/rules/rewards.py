@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from verifiers.completions import completion_text
 from verifiers.errors import VerifierError
-from verifiers.format import answer_after_think
+from verifiers.format import final_answer
 from verifiers.registry import RewardFn, register_reward
 from verifiers.rules.check import check, strip_thinking
 from verifiers.rules.text import count_words
@@ -91,10 +91,11 @@ _BOXED_END = re.compile(r"\\boxed\{(?:[^{}]|\{[^{}]*\})*\}\s*\.?\s*$")
 _BOXED = re.compile(r"\\boxed\{(?:[^{}]|\{[^{}]*\})*\}")
 
 
-def answer_format_score(text: str, *, require_boxed: bool = False, nothing_after_boxed: bool = False) -> float:
+def answer_format_score(completion: Any, *, require_boxed: bool = False, nothing_after_boxed: bool = False) -> float:
     """1.0 for reasoning closed by one ``</think>`` then a non-empty answer (and, if asked, one with a
-    complete ``\\boxed{...}``, or with nothing after the final one), else 0.0."""
-    answer = answer_after_think(text)
+    complete ``\\boxed{...}``, or with nothing after the final one), else 0.0. A tool-using completion
+    (a message list) is judged turn by turn: every assistant turn well-formed, the last one answering."""
+    answer = final_answer(completion)
     if answer is None:
         return 0.0
     if require_boxed and not _BOXED.search(answer):
@@ -110,8 +111,8 @@ def build_answer_format(*, require_boxed: bool = False, nothing_after_boxed: boo
     answer must end with its final ``\\boxed{...}``."""
 
     def answer_format(prompts: list, completions: list, **columns: Any) -> list[float | None]:
-        return [answer_format_score(completion_text(c), require_boxed=require_boxed,
-                                    nothing_after_boxed=nothing_after_boxed) for c in completions]
+        return [answer_format_score(c, require_boxed=require_boxed, nothing_after_boxed=nothing_after_boxed)
+                for c in completions]
 
     return answer_format
 
