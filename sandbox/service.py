@@ -234,12 +234,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (numbers must be finite)")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:32]} is out of the range of a float (numbers must be finite)")
+    return value
+
+
 #: One decoder for every request (``json.loads`` with an option builds a new one per call).
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def _loads(raw: bytes | bytearray) -> Any:
-    """``json.loads(raw, parse_constant=_reject_constant)``, step for step, on the shared decoder."""
+    """``json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)``, step for step, on the
+    shared decoder."""
     text = raw.decode(json.detect_encoding(raw), "surrogatepass")
     if text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
@@ -247,7 +255,8 @@ def _loads(raw: bytes | bytearray) -> Any:
 
 
 def parse_json(raw: bytes | bytearray, max_depth: int) -> Any:
-    """The request's JSON; :class:`BadRequest` for invalid JSON, NaN/Infinity or nesting past ``max_depth``."""
+    """The request's JSON; :class:`BadRequest` for invalid JSON, NaN/Infinity, a number too large for a float
+    (``1e400``) or nesting past ``max_depth``."""
     try:
         payload = _loads(raw or b"null")
     except RecursionError:

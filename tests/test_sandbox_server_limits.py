@@ -112,6 +112,9 @@ def test_nan_and_infinity_are_not_json(server):
     body = b'{"code": "print(1)", "language": "python", "limits": {"wall_s": NaN}}'
     answer = raw_post(server.address, "/run", body, {"Content-Length": str(len(body))})
     assert answer is not None and answer.status == 400 and "NaN" in answer.error
+    body = b'{"code": "print(1)", "language": "python", "limits": {"wall_s": 1e400}}'
+    answer = raw_post(server.address, "/run", body, {"Content-Length": str(len(body))})
+    assert answer is not None and answer.status == 400 and "1e400" in answer.error and "finite" in answer.error
 
 
 # -- types and ceilings ------------------------------------------------------------------------------
