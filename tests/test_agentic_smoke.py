@@ -6,18 +6,15 @@ learn: held-out accuracy and the share of answers that use the tool (without err
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.learning_checks import CPU_TUNED
+from tests.pipeline_runs import run_pipeline_cli
 from tests.sandbox_guard import sandbox_available  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def two_standard_errors(before: dict, after: dict) -> float:
@@ -29,12 +26,7 @@ def two_standard_errors(before: dict, after: dict) -> float:
 
 @pytest.fixture(scope="module")
 def agentic_run(tmp_path_factory, sandbox_available):  # noqa: F811
-    out = tmp_path_factory.mktemp("agentic")
-    cmd = [sys.executable, "-m", "rltrain", "pipeline", str(REPO / "recipes/smoke/agentic/pipeline.yaml"),
-           "--set", f"output_dir={out}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=REPO)
-    assert done.returncode == 0, done.stderr[-5000:]
-    return out, done
+    return run_pipeline_cli("recipes/smoke/agentic/pipeline.yaml", tmp_path_factory.mktemp("agentic"), timeout=1200)
 
 
 @CPU_TUNED
