@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-from tests.learning_checks import CPU_TUNED
 from tests.pipeline_runs import run_pipeline_cli
 from tests.sandbox_guard import sandbox_available  # noqa: F401 - fixture
 
@@ -29,7 +28,6 @@ def agentic_run(tmp_path_factory, sandbox_available):  # noqa: F811
     return run_pipeline_cli("recipes/smoke/agentic/pipeline.yaml", tmp_path_factory.mktemp("agentic"), timeout=1200)
 
 
-@CPU_TUNED
 def test_the_cold_start_calls_the_tool_about_as_often_as_its_traces(agentic_run):
     out, _ = agentic_run
     after = json.loads((out / "cold_start" / "summary.json").read_text())["eval_after"]
@@ -38,7 +36,6 @@ def test_the_cold_start_calls_the_tool_about_as_often_as_its_traces(agentic_run)
     assert after["accuracy"] > 0.1, after  # the numbers are copied into the call and out of its result
 
 
-@CPU_TUNED
 def test_grpo_raises_accuracy_and_tool_use(agentic_run):
     out, done = agentic_run
     summary = json.loads((out / "grpo" / "summary.json").read_text())
