@@ -222,7 +222,9 @@ def hub_rows(source: str, subset: str | None, split: str, n: int = DRY_RUN_ROWS,
     def load() -> None:
         try:
             with contextlib.redirect_stderr(io.StringIO()), _quiet_logger("huggingface_hub"):
-                dataset = datasets.load_dataset(source, subset, split=split, streaming=not offline)
+                # a streamed split takes no slice ("train[:90%]"): its first rows are the split's first rows
+                dataset = datasets.load_dataset(source, subset, split=split if offline else split.split("[")[0],
+                                                streaming=not offline)
                 outcome["rows"] = _first_rows(dataset, n)
         except Exception as exc:  # noqa: BLE001 - any failure means: synthesize instead, saying why
             outcome["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
