@@ -11,7 +11,9 @@ Routes (JSON in, JSON out; see :mod:`sandbox.service` for ``/health``, ``/metric
   can point at this server.
 
 Programs run on a pool of ``workers`` threads (each run is its own isolated process tree); the
-service admits up to ``workers + queue`` programs in flight and answers 429 beyond that.
+service admits up to ``workers + queue`` programs in flight and answers 429 beyond that. A request whose
+client disconnects (or whose ``X-Request-Timeout`` passes) before its answer has its programs that have
+not started yet cancelled; one already running finishes within its limits.
 
 Every field is type-checked (``400`` naming the field), and everything a request can raise (limits,
 source and stdin size, number of tests, batch size) is checked against the server's :class:`Ceilings`:
@@ -23,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -33,7 +36,7 @@ from sandbox.executor import Sandbox
 from sandbox.judge import Judge
 from sandbox.limits import MIB, Limits
 from sandbox.result import ExecResult, Status
-from sandbox.service import BadRequest, JsonService, Route
+from sandbox.service import Abandoned, BadRequest, JsonService, RequestContext, Route
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +151,10 @@ def _batch_cost(payload: Any) -> int:
     return len(requests) if isinstance(requests, list) else 1
 
 
+_CANCEL_POLL_S = 0.1
+"""How often a handler waiting for the pool looks whether its request was abandoned."""
+
+
 class SandboxApp:
     """Route handlers over one :class:`Sandbox` and a pool of ``workers`` threads."""
 
@@ -236,17 +243,36 @@ class SandboxApp:
         except SandboxError as exc:
             raise BadRequest(str(exc)) from exc
 
-    def _on_pool(self, fn: Callable[[Any], dict[str, Any]], payload: Any) -> dict[str, Any]:
-        return self.pool.submit(fn, payload).result()
+    @staticmethod
+    def _result(future: Future[Any], ctx: RequestContext | None) -> Any:
+        """``future``'s result. When the request is abandoned first (the client disconnected, or its
+        ``X-Request-Timeout`` passed), work not started yet is cancelled and :class:`Abandoned` raised; a
+        program already running finishes within its limits."""
+        if ctx is not None:
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            while not done.wait(_CANCEL_POLL_S):
+                if ctx.abandoned():
+                    future.cancel()
+                    raise Abandoned("the client is gone" if ctx.cancelled.is_set() else "its deadline passed")
+        return future.result()
 
-    def _batch(self, fn: Callable[[Any], dict[str, Any]], payload: Any) -> dict[str, Any]:
+    def _on_pool(self, fn: Callable[[Any], dict[str, Any]], payload: Any, ctx: RequestContext | None = None) -> dict[str, Any]:
+        return self._result(self.pool.submit(fn, payload), ctx)
+
+    def _batch(self, fn: Callable[[Any], dict[str, Any]], payload: Any, ctx: RequestContext | None = None) -> dict[str, Any]:
         futures = [self.pool.submit(fn, item) for item in _batch(payload, self.ceilings.batch)]
         results = []
-        for future in futures:
-            try:
-                results.append(future.result())
-            except BadRequest as exc:
-                results.append({"error": str(exc)})
+        try:
+            for future in futures:
+                try:
+                    results.append(self._result(future, ctx))
+                except BadRequest as exc:
+                    results.append({"error": str(exc)})
+        except Abandoned:
+            for future in futures:  # the batch's programs not started yet are never run
+                future.cancel()
+            raise
         return {"results": results}
 
     def _fusion_limits(self, payload: dict[str, Any]) -> Limits:
@@ -264,7 +290,7 @@ class SandboxApp:
             overrides["memory_mb"] = memory
         return self._limits(overrides)
 
-    def run_code(self, payload: Any) -> dict[str, Any]:
+    def run_code(self, payload: Any, ctx: RequestContext | None = None) -> dict[str, Any]:
         """SandboxFusion's ``/run_code``: ``{code, language, stdin, compile_timeout, run_timeout, memory_limit_MB}``."""
         if not isinstance(payload, dict) or "code" not in payload or "language" not in payload:
             raise BadRequest("run_code needs 'code' and 'language'")
@@ -274,7 +300,7 @@ class SandboxApp:
         stdin = _text(payload.get("stdin") or "", "stdin", self.ceilings.stdin_bytes)
         limits = self._fusion_limits(payload)
         try:
-            result = self.pool.submit(self.sandbox.run, code, language, stdin=stdin, limits=limits).result()
+            result = self._result(self.pool.submit(self.sandbox.run, code, language, stdin=stdin, limits=limits), ctx)
         except SandboxError as exc:
             raise BadRequest(str(exc)) from exc
         return _fusion_response(result)
@@ -317,11 +343,11 @@ def build_service(sandbox: Sandbox, *, host: str = "127.0.0.1", port: int = 8080
         raise SandboxError(f"workers must be at least 1, got {workers}")
     app = SandboxApp(sandbox, workers=workers, ceilings=ceilings)
     routes = {
-        "/run": Route(lambda p: app._on_pool(app.run_one, p)),
-        "/judge": Route(lambda p: app._on_pool(app.judge_one, p)),
-        "/run_batch": Route(lambda p: app._batch(app.run_one, p), cost=_batch_cost),
-        "/judge_batch": Route(lambda p: app._batch(app.judge_one, p), cost=_batch_cost),
-        "/run_code": Route(app.run_code),
+        "/run": Route(lambda p, ctx: app._on_pool(app.run_one, p, ctx), context=True),
+        "/judge": Route(lambda p, ctx: app._on_pool(app.judge_one, p, ctx), context=True),
+        "/run_batch": Route(lambda p, ctx: app._batch(app.run_one, p, ctx), cost=_batch_cost, context=True),
+        "/judge_batch": Route(lambda p, ctx: app._batch(app.judge_one, p, ctx), cost=_batch_cost, context=True),
+        "/run_code": Route(app.run_code, context=True),
     }
     capacity = workers + (4 * workers if queue is None else queue)
     service = JsonService("sandbox", routes, host=host, port=port, capacity=capacity, health=app.health,

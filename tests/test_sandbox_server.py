@@ -137,3 +137,29 @@ def test_client_retries_until_the_server_is_up():
     threading.Thread(target=start_later).start()
     assert JsonClient(f"http://127.0.0.1:{port}", retries=6, backoff=0.1).post("/echo", [1]) == [1]
     started[0].shutdown()
+
+
+def test_a_batch_whose_client_left_runs_no_more_programs(sandbox_available):  # noqa: F811
+    """One worker, a batch of four 1.5 s programs, the client gone after 0.3 s: the program running then
+    finishes, the three queued are cancelled, and the next request is served within one program's time
+    instead of after all four (6 s)."""
+    sb = Sandbox(limits=Limits(wall_s=5))
+    service, app = build_service(sb, port=0, workers=1, queue=8)
+    service.start()
+    try:
+        host, port = service.address
+        item = {"code": "import time; time.sleep(1.5); print(1)", "language": "python"}
+        body = json.dumps({"requests": [item] * 4}).encode()
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(b"POST /run_batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            time.sleep(0.3)
+        start = time.monotonic()
+        assert SandboxClient(service.url).run("print(2)", "python").stdout == "2\n"
+        assert time.monotonic() - start < 4.0
+        abandoned = service.metrics()["routes"]["/run_batch"]["abandoned"]
+        assert abandoned == 1
+    finally:
+        service.shutdown()
+        app.close()
+        sb.close()
