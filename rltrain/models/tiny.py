@@ -16,6 +16,8 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK_TOKENS = ["<think>", "</think>"]
 """Single tokens but not special (as in Qwen/QwQ): decoding with skip_special_tokens keeps them."""
 PAD, EOS = "<|endoftext|>", "<|im_end|>"
+VOCAB_SIZE = len(SPECIAL_TOKENS) + len(THINK_TOKENS) + 256
+"""The tokenizer's size: the chat and think tokens, then one token per byte."""
 
 CHAT_TEMPLATE = (
     "{% if tools %}<|im_start|>system\nTools:{% for tool in tools %} {{ (tool.function or tool).name }}{% endfor %}"
@@ -72,14 +74,14 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_model(shape: TinyModelConfig, vocab_size: int, pad_token_id: int, eos_token_id: int):
-    """A randomly initialised ``Qwen2ForCausalLM`` of the given shape (seeded)."""
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+def tiny_config(shape: TinyModelConfig, vocab_size: int = VOCAB_SIZE, pad_token_id: int | None = None,
+                eos_token_id: int | None = None):
+    """The ``Qwen2Config`` of the given shape (what :func:`build_model` builds, and the planner measures)."""
+    from transformers import Qwen2Config
 
     if shape.hidden_size % shape.num_attention_heads:
         raise ValueError("model.tiny.hidden_size must be a multiple of model.tiny.num_attention_heads")
-    config = Qwen2Config(
+    return Qwen2Config(
         vocab_size=vocab_size,
         hidden_size=shape.hidden_size,
         num_hidden_layers=shape.num_hidden_layers,
@@ -93,6 +95,14 @@ def build_model(shape: TinyModelConfig, vocab_size: int, pad_token_id: int, eos_
         bos_token_id=None,
         rope_parameters={"rope_type": "default", "rope_theta": shape.rope_theta},
     )
+
+
+def build_model(shape: TinyModelConfig, vocab_size: int, pad_token_id: int, eos_token_id: int):
+    """A randomly initialised ``Qwen2ForCausalLM`` of the given shape (seeded)."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    config = tiny_config(shape, vocab_size, pad_token_id, eos_token_id)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(shape.seed)
         model = Qwen2ForCausalLM(config)

@@ -125,18 +125,14 @@ def zero3_model_states(total_params: int, largest_layer_params: int, *, gpus_per
     gpus_factor = 1 / nodes
     largest_layer_memory = 4 * largest_layer_params
     if cpu_offload:
-        if cpu_offload_params:
-            gpu_mem = largest_layer_memory
-            if zero_init:
-                cpu_mem = total_params * 18 * gpus_factor * additional_buffer_factor
-            else:
-                cpu_mem = total_params * max(4 * gpus_per_node, 18 * gpus_factor) * additional_buffer_factor
+        # offloaded bytes per parameter: gradients, master weights and moments (16), and the bf16
+        # parameters too when they are offloaded (18); those not offloaded stay sharded on the GPUs
+        offloaded = 18 if cpu_offload_params else 16
+        gpu_mem = largest_layer_memory + (0 if cpu_offload_params else int(2 * total_params / total_gpus))
+        if zero_init:
+            cpu_mem = total_params * offloaded * gpus_factor * additional_buffer_factor
         else:
-            gpu_mem = largest_layer_memory + int(2 * total_params / total_gpus)
-            if zero_init:
-                cpu_mem = total_params * 16 * gpus_factor * additional_buffer_factor
-            else:
-                cpu_mem = total_params * max(4 * gpus_per_node, 16 * gpus_factor) * additional_buffer_factor
+            cpu_mem = total_params * max(4 * gpus_per_node, offloaded * gpus_factor) * additional_buffer_factor
     else:
         gpu_mem = largest_layer_memory + int(18 * total_params / total_gpus)
         if zero_init:

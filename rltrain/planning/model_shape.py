@@ -168,21 +168,9 @@ def shape_from_config_file(path: Path, name: str, *, sequence_classification: bo
 
 def tiny_shape(tiny: TinyModelConfig, *, sequence_classification: bool = False) -> ModelShape:
     """The built-in tiny model's shape (the Qwen2 configuration :func:`rltrain.models.tiny.build_model` builds)."""
-    from transformers import Qwen2Config
+    from rltrain.models.tiny import tiny_config
 
-    from rltrain.models.tiny import SPECIAL_TOKENS, THINK_TOKENS
-
-    config = Qwen2Config(
-        vocab_size=len(SPECIAL_TOKENS) + len(THINK_TOKENS) + 256,  # one token per byte, as build_tokenizer
-        hidden_size=tiny.hidden_size,
-        num_hidden_layers=tiny.num_hidden_layers,
-        num_attention_heads=tiny.num_attention_heads,
-        num_key_value_heads=tiny.num_key_value_heads,
-        intermediate_size=tiny.intermediate_size,
-        max_position_embeddings=tiny.max_position_embeddings,
-        tie_word_embeddings=True,
-    )
-    return _measure(config, name="tiny", source="built-in tiny model", sequence_classification=sequence_classification)
+    return _measure(tiny_config(tiny), name="tiny", source="built-in tiny model", sequence_classification=sequence_classification)
 
 
 def _measure(config: Any, *, name: str, source: str, sequence_classification: bool) -> ModelShape:

@@ -276,8 +276,10 @@ def dry_run_data(raw: dict[str, Any], base_dir: Path, work: Path, report: StageR
         report.note(f"data: first {len(rows)} rows of {local}")
     else:
         name = str(local) if local.is_dir() else source
-        found, why = (None, "no such file") if is_file_path and not local.is_dir() else hub_rows(
-            name, data.get("subset"), str(data.get("split") or "train"))
+        if local.is_dir() or not is_file_path:
+            found, why = hub_rows(name, data.get("subset"), str(data.get("split") or "train"))
+        else:
+            found, why = None, "no such file"
         if found is not None:
             rows = found
             report.note(f"data: first {len(rows)} rows of {name!r} ({why}), columns {sorted(rows[0])}")
@@ -410,8 +412,7 @@ def _miniature_retention(recipe: str, *, base_dir: Path, work: Path, stand_ins: 
     other = _read_tolerant(path, other_report)
     other_dir = path.resolve().parent
     other.pop("model", None)
-    other_eval = other.setdefault("eval", {}) or {}
-    other["eval"] = other_eval
+    other_eval = other["eval"] = other.get("eval") or {}
     for key in ("retention", "benchmarks", "benchmark_n", "benchmark_limit"):
         other_eval.pop(key, None)
     _cut_eval(other_eval)
